@@ -1,0 +1,32 @@
+"""gunicorn config file for `gunicorn -c gateway/gunicorn.conf.py`; the values live in the package
+(`gateway.gunicorn_conf`) so that `gateway serve` and the container use the very same settings."""
+
+from gateway.gunicorn_conf import (
+    accesslog,
+    bind,
+    forwarded_allow_ips,
+    graceful_timeout,
+    keepalive,
+    logconfig_dict,
+    max_requests,
+    max_requests_jitter,
+    timeout,
+    worker_class,
+    workers,
+    wsgi_app,
+)
+
+__all__ = [
+    "accesslog",
+    "bind",
+    "forwarded_allow_ips",
+    "graceful_timeout",
+    "keepalive",
+    "logconfig_dict",
+    "max_requests",
+    "max_requests_jitter",
+    "timeout",
+    "worker_class",
+    "workers",
+    "wsgi_app",
+]

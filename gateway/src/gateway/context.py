@@ -1,0 +1,85 @@
+"""Per-request context: the request id and what the access log and metrics report at the end.
+
+One :class:`RequestContext` is created by :class:`gateway.middleware.RequestContextMiddleware`
+for each HTTP request, stored in ``scope["state"]["ctx"]`` (``request.state.ctx`` in handlers) and
+in a context variable so that every log line carries the request id. Handlers fill in the model,
+token counts and outcome; auth fills in the key; the middleware fills in status and route.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from time import perf_counter
+from typing import Any
+
+REQUEST_ID_HEADER = "x-request-id"
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
+
+# Outcomes are a small fixed set (they become metric label values).
+OK = "ok"
+CLIENT_DISCONNECT = "client_disconnect"
+UPSTREAM_ERROR = "upstream_error"
+TIMEOUT = "timeout"
+RATE_LIMITED = "rate_limited"
+AUTH_FAILED = "auth_failed"
+INVALID = "invalid_request"
+ERROR = "error"
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """What is known about one request; mutated as it travels through the gateway."""
+
+    request_id: str
+    method: str
+    path: str
+    client_ip: str | None
+    started: float = field(default_factory=perf_counter)
+    route: str | None = None
+    status: int = 0
+    model: str | None = None
+    stream: bool = False
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    outcome: str | None = None
+    key_id: str | None = None
+    key_name: str | None = None
+
+    def elapsed(self) -> float:
+        """Seconds since the request arrived."""
+        return perf_counter() - self.started
+
+    def record_usage(self, prompt_tokens: int | None, completion_tokens: int | None) -> None:
+        """Remember the token counts reported by Ollama (for logs, metrics and token limits)."""
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+
+
+_current: ContextVar[RequestContext | None] = ContextVar("gateway_request", default=None)
+
+
+def current_request() -> RequestContext | None:
+    """The context of the request being served by this task, if any."""
+    return _current.get()
+
+
+def bind(ctx: RequestContext) -> None:
+    """Make ``ctx`` the current request for this task (and tasks it spawns)."""
+    _current.set(ctx)
+
+
+def context_of(scope: dict[str, Any] | Any) -> RequestContext | None:
+    """The context stored in an ASGI scope by the request-context middleware."""
+    state = scope.get("state") if isinstance(scope, dict) else None
+    ctx = state.get("ctx") if isinstance(state, dict) else None
+    return ctx if isinstance(ctx, RequestContext) else None
+
+
+def accept_or_mint_request_id(inbound: str | None) -> str:
+    """Keep a well-formed inbound ``X-Request-ID`` (<= 128 safe characters), else mint one."""
+    if inbound and _VALID_REQUEST_ID.fullmatch(inbound):
+        return inbound
+    return uuid.uuid4().hex

@@ -1,0 +1,44 @@
+"""FastAPI dependencies as named ``Annotated`` aliases: settings, the Ollama client, the context."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from gateway.context import RequestContext, accept_or_mint_request_id
+from gateway.settings import Settings
+from gateway.upstream import OllamaClient
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_ollama(request: Request) -> OllamaClient:
+    """The worker's shared Ollama client (opened in the lifespan)."""
+    client: OllamaClient = request.app.state.ollama
+    return client
+
+
+def get_context(request: Request) -> RequestContext:
+    """This request's context (created by the request-context middleware)."""
+    ctx = getattr(request.state, "ctx", None)
+    if isinstance(ctx, RequestContext):
+        return ctx
+    # Only reached when the app runs without its middleware (never in production).
+    ctx = RequestContext(
+        request_id=accept_or_mint_request_id(request.headers.get("x-request-id")),
+        method=request.method,
+        path=request.url.path,
+        client_ip=request.client.host if request.client else None,
+    )
+    request.state.ctx = ctx
+    return ctx
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+OllamaDep = Annotated[OllamaClient, Depends(get_ollama)]
+ContextDep = Annotated[RequestContext, Depends(get_context)]

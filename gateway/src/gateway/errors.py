@@ -1,0 +1,219 @@
+"""Every error the gateway answers with, in OpenAI's envelope, and the one place mapping them.
+
+    GatewayError (status, type, code, param, message, headers)
+     ├── InvalidRequest          400 invalid_request_error
+     ├── AuthenticationFailed    401 invalid_api_key          (WWW-Authenticate: Bearer)
+     ├── PermissionDenied        403 permission_error
+     ├── NotFound                404 not_found_error           (model_not_found, ...)
+     ├── MethodNotAllowed        405 invalid_request_error
+     ├── RequestTooLarge         413 request_too_large
+     ├── RateLimited             429 rate_limit_exceeded       (Retry-After)
+     ├── UpstreamError           502 upstream_error            (Ollama answered 5xx / garbage)
+     ├── ServiceUnavailable      503 service_unavailable       (Retry-After: unreachable, busy,
+     │                                                          model still downloading)
+     └── UpstreamTimeout         504 upstream_timeout
+
+The body is always ``{"error": {"message", "type", "param", "code"}}`` so that the official
+``openai`` SDK raises the matching exception class (BadRequestError, AuthenticationError, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+
+class GatewayError(Exception):
+    """An error with an HTTP status, rendered in OpenAI's error envelope."""
+
+    status: int = 500
+    type: str = "api_error"
+    default_code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code if code is not None else self.default_code
+        self.param = param
+        self.headers: dict[str, str] = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        """The OpenAI error envelope for this error."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def to_response(self) -> Response:
+        """A JSON response carrying the envelope, status and headers."""
+        return Response(
+            orjson.dumps(self.body()),
+            status_code=self.status,
+            media_type="application/json",
+            headers=self.headers,
+        )
+
+
+class InvalidRequest(GatewayError):
+    """400: the request is malformed or asks for something unsupported."""
+
+    status = 400
+    type = "invalid_request_error"
+
+
+class AuthenticationFailed(GatewayError):
+    """401: the API key is missing, wrong, expired or disabled."""
+
+    status = 401
+    type = "invalid_request_error"
+    default_code = "invalid_api_key"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers={"WWW-Authenticate": "Bearer"})
+
+
+class PermissionDenied(GatewayError):
+    """403: the key is valid but may not do this."""
+
+    status = 403
+    type = "permission_error"
+
+
+class NotFound(GatewayError):
+    """404: the model or route does not exist."""
+
+    status = 404
+    type = "not_found_error"
+
+
+class RequestTooLarge(GatewayError):
+    """413: the request body exceeds the configured maximum."""
+
+    status = 413
+    type = "invalid_request_error"
+    default_code = "request_too_large"
+
+
+class RateLimited(GatewayError):
+    """429: a rate limit was hit; ``retry_after`` seconds until it frees up."""
+
+    status = 429
+    type = "rate_limit_exceeded"
+    default_code = "rate_limit_exceeded"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: int,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        merged = {**(headers or {}), "Retry-After": str(max(1, retry_after))}
+        super().__init__(message, code=code, headers=merged)
+        self.retry_after = retry_after
+
+
+class MethodNotAllowed(GatewayError):
+    """405: the route exists but not with this HTTP method."""
+
+    status = 405
+    type = "invalid_request_error"
+    default_code = "method_not_allowed"
+
+
+class UpstreamError(GatewayError):
+    """502: Ollama answered with a server error or something unreadable."""
+
+    status = 502
+    type = "api_error"
+    default_code = "upstream_error"
+
+
+class ServiceUnavailable(GatewayError):
+    """503: Ollama is unreachable, busy, or the model is still downloading."""
+
+    status = 503
+    type = "api_error"
+    default_code = "service_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+
+class UpstreamTimeout(GatewayError):
+    """504: Ollama did not answer in time."""
+
+    status = 504
+    type = "api_error"
+    default_code = "upstream_timeout"
+
+
+def _validation_param(error: Mapping[str, Any]) -> str | None:
+    """Dotted name of the offending field (``messages.0.role``), without the ``body`` prefix."""
+    loc = [str(part) for part in error.get("loc", ()) if part != "body"]
+    return ".".join(loc) or None
+
+
+def validation_error(exc: RequestValidationError) -> InvalidRequest:
+    """Turn FastAPI's 422 validation error into OpenAI's 400 naming the parameter."""
+    errors = exc.errors()
+    if not errors:
+        return InvalidRequest("The request body is invalid.")
+    first = errors[0]
+    param = _validation_param(first)
+    if first.get("type") == "json_invalid":
+        return InvalidRequest(
+            "The request body is not valid JSON. Send a JSON object with "
+            "Content-Type: application/json.",
+            code="invalid_json",
+        )
+    where = f"'{param}'" if param else "the request body"
+    return InvalidRequest(f"Invalid value for {where}: {first.get('msg', 'invalid')}.", param=param)
+
+
+def http_error(status: int, detail: str) -> GatewayError:
+    """The envelope for Starlette's own HTTP errors (unknown route, wrong method, ...)."""
+    if status == 404:
+        return NotFound("No such route. See GET /v1/models and the README for the API.")
+    if status == 405:
+        return MethodNotAllowed("This HTTP method is not allowed on this route.")
+    err = GatewayError(detail)
+    err.status = status
+    return err
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every exception type to the OpenAI envelope (validation is 400, not 422)."""
+
+    async def on_gateway_error(_: Request, exc: Exception) -> Response:
+        return cast(GatewayError, exc).to_response()
+
+    async def on_validation(_: Request, exc: Exception) -> Response:
+        return validation_error(cast(RequestValidationError, exc)).to_response()
+
+    async def on_http(_: Request, exc: Exception) -> Response:
+        http_exc = cast(StarletteHTTPException, exc)
+        return http_error(http_exc.status_code, str(http_exc.detail)).to_response()
+
+    app.add_exception_handler(GatewayError, on_gateway_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)

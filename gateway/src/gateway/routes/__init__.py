@@ -1,0 +1,1 @@
+"""HTTP routers: thin layers turning service results into JSON, errors or streams."""
