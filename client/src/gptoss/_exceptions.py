@@ -225,10 +225,12 @@ _TIMEOUT_PHASES: dict[type[httpx.TimeoutException], str] = {
 }
 
 
-def connection_error_from(exc: httpx.TransportError, url: str) -> APIConnectionError:
+def connection_error_from(
+    exc: httpx.TransportError, url: str, request_id: str | None = None
+) -> APIConnectionError:
     """Translate an httpx transport failure into our connection/timeout errors."""
     if isinstance(exc, httpx.TimeoutException):
-        phase = _TIMEOUT_PHASES.get(type(exc), "waiting")
-        return APITimeoutError(f"timed out {phase} {url}")
+        phase = _TIMEOUT_PHASES.get(type(exc), "waiting for")
+        return APITimeoutError(f"timed out {phase} {url}", request_id=request_id)
     detail = str(exc) or type(exc).__name__
-    return APIConnectionError(f"could not talk to {url}: {detail}")
+    return APIConnectionError(f"could not talk to {url}: {detail}", request_id=request_id)

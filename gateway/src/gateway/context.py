@@ -47,6 +47,10 @@ class RequestContext:
     outcome: str | None = None
     key_id: str | None = None
     key_name: str | None = None
+    # Generation timings for metrics (filled by the services from Ollama's stream).
+    first_token_seconds: float | None = None
+    eval_duration_ns: int | None = None
+    load_duration_ns: int | None = None
 
     def elapsed(self) -> float:
         """Seconds since the request arrived."""
@@ -56,6 +60,17 @@ class RequestContext:
         """Remember the token counts reported by Ollama (for logs, metrics and token limits)."""
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens
+
+    def mark_first_token(self) -> None:
+        """Note the time to the first generated token (only the first call counts)."""
+        if self.first_token_seconds is None:
+            self.first_token_seconds = self.elapsed()
+
+    def record_final_chunk(self, chunk: dict[str, Any]) -> None:
+        """Take usage and timings from Ollama's final (``done: true``) chunk or JSON answer."""
+        self.record_usage(chunk.get("prompt_eval_count", 0), chunk.get("eval_count", 0))
+        self.eval_duration_ns = chunk.get("eval_duration")
+        self.load_duration_ns = chunk.get("load_duration")
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("gateway_request", default=None)

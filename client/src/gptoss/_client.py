@@ -1,0 +1,213 @@
+"""The synchronous client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from ._base import (
+    CHAT_PATH,
+    COMPLETIONS_PATH,
+    EMBEDDINGS_PATH,
+    MODELS_PATH,
+    READY_PATH,
+    BaseClient,
+    Messages,
+    json_of,
+    request_id_of,
+)
+from ._config import DEFAULT_MAX_RETRIES, ClientConfig
+from ._exceptions import APIError, connection_error_from
+from ._streaming import ChatStreamAssembler
+from ._types import (
+    JSON,
+    ChatResult,
+    CompletionResult,
+    EmbeddingResult,
+    HealthReport,
+    Model,
+    StreamEvent,
+)
+
+
+class Client(BaseClient):
+    """Talks to the gateway synchronously.
+
+    Settings come from the arguments, else `GPTOSS_BASE_URL` / `GPTOSS_API_KEY` / `GPTOSS_MODEL`,
+    else `OPENAI_BASE_URL` / `OPENAI_API_KEY`. The base URL may end in `/v1` or not.
+
+    >>> with Client() as client:                                     # doctest: +SKIP
+    ...     print(client.chat("Say hi", reasoning_effort="low").content)
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        model: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(
+            ClientConfig.resolve(
+                base_url=base_url,
+                api_key=api_key,
+                model=model,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        )
+        self._sleep = sleep
+        self._http = httpx.Client(transport=transport, **self._client_options())
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._http.close()
+
+    def _send(
+        self, request: httpx.Request, *, stream: bool = False, accept: frozenset[int] = frozenset()
+    ) -> httpx.Response:
+        """Send with retries; returns a successful response (or one whose status is in `accept`)."""
+        attempt = 0
+        while True:
+            error: APIError
+            try:
+                response = self._http.send(request, stream=stream)
+            except httpx.TransportError as exc:
+                error, delay = self._transport_failure(exc, request, attempt)
+                if delay is None:
+                    raise error from exc
+            else:
+                if response.is_success or response.status_code in accept:
+                    return response
+                response.read()
+                response.close()
+                error, delay = self._status_failure(response, attempt)
+                if delay is None:
+                    raise error
+            self._sleep(delay)
+            attempt += 1
+
+    def _call(self, method: str, path: str, body: JSON | None = None) -> tuple[JSON, str | None]:
+        response = self._send(self._http.build_request(method, path, json=body))
+        return json_of(response), request_id_of(response)
+
+    def chat(
+        self,
+        messages: Messages,
+        *,
+        model: str | None = None,
+        reasoning_effort: str | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> ChatResult:
+        """One chat turn. `messages` is a prompt string or a list of OpenAI messages.
+
+        `reasoning_effort` is "low", "medium" or "high"; `extra` adds fields to the request body.
+        """
+        body = self._chat_body(
+            messages,
+            stream=False,
+            model=model,
+            reasoning_effort=reasoning_effort,
+            tools=tools,
+            response_format=response_format,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            extra=extra,
+        )
+        return ChatResult.from_json(*self._call("POST", CHAT_PATH, body))
+
+    def stream_chat(
+        self,
+        messages: Messages,
+        *,
+        model: str | None = None,
+        reasoning_effort: str | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Iterator[StreamEvent]:
+        """Like `chat`, but yields `ReasoningDelta`, `ContentDelta`, `ToolCall`, `Usage`, `Done`.
+
+        The request is sent on the first `next()`. Failures before the answer starts are retried;
+        once it has started, a failure raises (`APIStreamError`, `APIConnectionError`). Stopping
+        the iteration early (break, Ctrl-C) closes the connection, which stops the generation.
+        """
+        body = self._chat_body(
+            messages,
+            stream=True,
+            model=model,
+            reasoning_effort=reasoning_effort,
+            tools=tools,
+            response_format=response_format,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            extra=extra,
+        )
+        request = self._http.build_request("POST", CHAT_PATH, json=body)
+        response = self._send(request, stream=True)
+        assembler = ChatStreamAssembler(request_id_of(response))
+        try:
+            for line in response.iter_lines():
+                yield from assembler.feed_line(line)
+                if assembler.finished:
+                    break
+            yield from assembler.close()
+        except httpx.TransportError as exc:
+            raise connection_error_from(exc, str(request.url), assembler.request_id) from exc
+        finally:
+            response.close()
+
+    def complete(
+        self,
+        prompt: str,
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> CompletionResult:
+        """A plain text completion of `prompt` (`/v1/completions`)."""
+        body = self._completion_body(prompt, model, max_tokens, temperature)
+        return CompletionResult.from_json(*self._call("POST", COMPLETIONS_PATH, body))
+
+    def embed(self, texts: str | Sequence[str], *, model: str | None = None) -> EmbeddingResult:
+        """One embedding vector per text."""
+        body = self._embedding_body(texts, model)
+        return EmbeddingResult.from_json(*self._call("POST", EMBEDDINGS_PATH, body))
+
+    def models(self) -> list[Model]:
+        """The models this key may use."""
+        data, _ = self._call("GET", MODELS_PATH)
+        return [Model.from_json(item) for item in data.get("data") or [] if isinstance(item, dict)]
+
+    def health(self) -> HealthReport:
+        """The gateway's readiness and its components; "not ready" is a result, not an error."""
+        response = self._send(self._http.build_request("GET", READY_PATH), accept=frozenset({503}))
+        return HealthReport.from_json(
+            _json_or_none(response), ready=response.is_success, request_id=request_id_of(response)
+        )
+
+
+def _json_or_none(response: httpx.Response) -> object:
+    try:
+        return response.json()
+    except ValueError:
+        return None
