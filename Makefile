@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 .PHONY: help install test lint typecheck security unit e2e
 
 help: ## list the verbs
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: gateway/pyproject.toml client/pyproject.toml tests/fake_ollama/pyproject.toml requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,5 +36,74 @@ unit: install ## unit + integration tests (no Docker), with the gateway coverage
 
 test: lint typecheck security unit ## everything that needs no Docker: lint, types, security, tests
 
-e2e: install ## build the images and drive the whole compose stack with testcontainers
+e2e: install wheelhouse ## build the images and drive the whole compose stack with testcontainers
 	$(BIN)/pytest tests/e2e -m e2e -p no:cacheprovider $(PYTEST_ARGS)
+
+# ---- the stack ---------------------------------------------------------------------------------
+# `make up` adds the GPU override when an NVIDIA GPU is usable; `make up-cpu` never does.
+COMPOSE := docker compose
+GPU_FILES := $(shell nvidia-smi -L >/dev/null 2>&1 && echo "-f docker-compose.gpu.yml")
+MODEL ?=
+SERVICE ?=
+
+.PHONY: up up-cpu down logs ps pull wheelhouse clean smoke env-file
+
+env-file: # create .env from .env.example on first run; generate an API key when none is set
+	@test -f .env || { cp .env.example .env && echo "created .env from .env.example (edit it to taste)"; }
+	@if ! grep -Eq '^GATEWAY_API_KEYS=[^[:space:]]+' .env && ! grep -Eq '^GATEWAY_KEYS_FILE=[^[:space:]]+' .env; then \
+		key="sk-$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))')"; \
+		sed -i "s|^GATEWAY_API_KEYS=.*|GATEWAY_API_KEYS=$$key|" .env; \
+		grep -q '^GATEWAY_API_KEYS=' .env || echo "GATEWAY_API_KEYS=$$key" >> .env; \
+		printf '\n  Your API key (shown once; it is stored in .env as GATEWAY_API_KEYS):\n\n    %s\n\n' "$$key"; \
+	fi
+
+up: env-file ## start the stack (GPU when nvidia-smi works, else CPU); first run creates .env and a key
+	@if [ -n "$(GPU_FILES)" ]; then echo "NVIDIA GPU found: using docker-compose.gpu.yml"; \
+	else echo "no usable NVIDIA GPU (nvidia-smi failed): running on the CPU — slow; see README 'GPU prerequisites'"; fi
+	$(COMPOSE) -f docker-compose.yml $(GPU_FILES) up -d --build --wait
+	@echo "The API is on port $${HTTP_PORT:-$$(sed -n 's/^HTTP_PORT=//p' .env | grep . || echo 8080)}; the first start downloads the model (make logs SERVICE=ollama)."
+
+up-cpu: env-file ## start the stack on the CPU only (no GPU override)
+	$(COMPOSE) -f docker-compose.yml up -d --build --wait
+
+down: ## stop the stack (models and keys stay in their volumes)
+	$(COMPOSE) down
+
+logs: ## follow the logs (all services, or SERVICE=ollama)
+	$(COMPOSE) logs -f --tail=200 $(SERVICE)
+
+ps: ## show the services and their health
+	$(COMPOSE) ps
+
+pull: ## download another model into the running stack: make pull MODEL=gpt-oss:120b
+	@test -n "$(MODEL)" || { echo "usage: make pull MODEL=name:tag (e.g. MODEL=gpt-oss:120b)"; exit 2; }
+	$(COMPOSE) exec ollama ollama pull $(MODEL)
+	@echo "pulled $(MODEL); add it to OLLAMA_MODELS in .env so a fresh volume gets it too"
+
+# Wheels for the images' Python 3.11 (manylinux), so builds need no package index (air-gapped hosts, CI).
+WHEEL_ARCH := $(shell uname -m)
+WHEEL_ARGS := --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 \
+	$(foreach p,manylinux2014 manylinux_2_28 manylinux_2_34,--platform $(p)_$(WHEEL_ARCH))
+# pip evaluates environment markers with the host's Python, not the target's: also fetch what an
+# older 3.11 patch release needs (redis wants async-timeout below 3.11.3, e.g. Debian's 3.11.2).
+WHEEL_EXTRAS := setuptools wheel async-timeout
+
+gateway/wheelhouse/.complete: gateway/pyproject.toml | install
+	find gateway/wheelhouse -name '*.whl' -delete
+	$(PY) -m pip download -q --disable-pip-version-check $(WHEEL_ARGS) -d gateway/wheelhouse ./gateway $(WHEEL_EXTRAS)
+	touch $@
+
+tests/fake_ollama/wheelhouse/.complete: tests/fake_ollama/pyproject.toml | install
+	find tests/fake_ollama/wheelhouse -name '*.whl' -delete
+	$(PY) -m pip download -q --disable-pip-version-check $(WHEEL_ARGS) -d tests/fake_ollama/wheelhouse ./tests/fake_ollama $(WHEEL_EXTRAS)
+	touch $@
+
+wheelhouse: gateway/wheelhouse/.complete tests/fake_ollama/wheelhouse/.complete ## download the images' dependency wheels (offline image builds)
+
+clean: ## remove build artefacts, caches and wheelhouses (keeps .venv, .env and the Docker volumes)
+	find gateway/wheelhouse tests/fake_ollama/wheelhouse -type f ! -name .gitkeep -delete
+	find . -path ./.venv -prune -o -type d \( -name __pycache__ -o -name .pytest_cache -o -name .mypy_cache -o -name .ruff_cache -o -name build -o -name dist \) -print0 | xargs -0 rm -rf
+	rm -rf htmlcov .coverage .coverage.* coverage.xml
+
+smoke: install ## opt-in intelligence checks against a real deployment: make smoke BASE_URL=http://host:8080 API_KEY=sk-...
+	BASE_URL="$(BASE_URL)" API_KEY="$(API_KEY)" $(BIN)/pytest tests/smoke -m smoke -p no:cacheprovider $(PYTEST_ARGS)

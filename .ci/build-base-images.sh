@@ -47,7 +47,9 @@ build_base() {
 build_stand_in() {
     local name=$1 tag=$2
     log "stand-in $tag: building"
-    docker build -q --build-arg "BASE_IMAGE=$BASE_TAG" -t "$tag" "$CI_DIR/stand-ins/$name" >/dev/null
+    local output
+    output="$(docker build --build-arg "BASE_IMAGE=$BASE_TAG" -t "$tag" "$CI_DIR/stand-ins/$name" 2>&1)" \
+        || die "building $tag failed: $(tail -n 30 <<<"$output")"
 }
 
 build_base

@@ -35,8 +35,9 @@ log "Debian packages: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 # Packages must not start their daemons (redis, nginx, prometheus) on install: tests start their own.
 policy=/usr/sbin/policy-rc.d
-created_policy=0
+created_policy=0  # read by the EXIT trap
 if [[ ! -e $policy ]]; then
+    # shellcheck disable=SC2034  # read by the EXIT trap
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created_policy=1
 fi
 trap 'if ((created_policy)); then rm -f "$policy"; fi' EXIT

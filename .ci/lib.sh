@@ -1,5 +1,5 @@
 # Shared helpers for the .ci/ scripts (sourced, not executed).
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # variables used by the scripts that source this
 
 # Where the Compose plugin's virtualenv lives (outside the work tree: it is a machine tool).
 CI_TOOLS_DIR="${CI_TOOLS_DIR:-/opt/gptoss-ci}"
@@ -7,7 +7,6 @@ CI_TOOLS_DIR="${CI_TOOLS_DIR:-/opt/gptoss-ci}"
 STAND_IN_PREFIX="${STAND_IN_PREFIX:-gptoss-ci}"
 DEBIAN_SUITE="${DEBIAN_SUITE:-bookworm}"
 CI_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_DIR="$(cd "$CI_DIR/.." && pwd)"
 
 # log MESSAGE... — timestamped progress line on stderr.
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

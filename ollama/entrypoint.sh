@@ -76,6 +76,7 @@ ensure_models() {
 server=$!
 puller=""
 
+# shellcheck disable=SC2317  # invoked by the traps below
 forward() {
     log "received SIG$1; stopping the server"
     if [[ -n $puller ]]; then kill -TERM "$puller" 2>/dev/null; fi
@@ -99,10 +100,10 @@ ensure_models &
 puller=$!
 
 # `wait` returns early when a trapped signal arrives: keep waiting until the server has really exited.
-status=0
-while kill -0 "$server" 2>/dev/null; do
+while true; do
     wait "$server"
     status=$?
+    kill -0 "$server" 2>/dev/null || break
 done
 kill -TERM "$puller" 2>/dev/null
 log "server exited with status $status"

@@ -10,9 +10,7 @@ import httpx
 import pytest
 
 from fake_ollama.testing import FakeOllamaProcess
-from tests.support.servers import running_gateway
-
-TEST_API_KEY = "sk-test-0123456789abcdef0123456789abcdef"
+from tests.support.servers import TEST_API_KEY, running_gateway
 
 
 @pytest.fixture(scope="session")

@@ -41,10 +41,21 @@ def wait_until_up(url: str, timeout: float = 10.0) -> None:
             time.sleep(0.02)
 
 
+TEST_API_KEY = "sk-test-0123456789abcdef0123456789abcdef"
+# Test gateways accept TEST_API_KEY, with no rate limits unless a test sets some.
+TEST_ACCESS: dict[str, Any] = {
+    "api_keys": TEST_API_KEY,
+    "default_rpm": 0,
+    "default_tpm": 0,
+    "default_max_concurrent": 0,
+    "auth_failure_limit": 0,
+}
+
+
 @contextmanager
 def running_gateway(**overrides: Any) -> Iterator[str]:
-    """Start ``create_app(Settings(**overrides))`` under uvicorn; yield its base URL."""
-    app = create_app(Settings(**overrides))
+    """Start ``create_app(Settings(**TEST_ACCESS, **overrides))`` under uvicorn; yield its URL."""
+    app = create_app(Settings(**{**TEST_ACCESS, **overrides}))
     port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"

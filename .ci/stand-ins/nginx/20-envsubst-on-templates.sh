@@ -8,6 +8,7 @@ suffix="${NGINX_ENVSUBST_TEMPLATE_SUFFIX:-.template}"
 output_dir="${NGINX_ENVSUBST_OUTPUT_DIR:-/etc/nginx/conf.d}"
 filter="${NGINX_ENVSUBST_FILTER:-}"
 [ -d "$template_dir" ] || exit 0
+# shellcheck disable=SC2016,SC2046  # literal ${NAME} list, one word per variable name
 defined_envs=$(printf '${%s} ' $(awk "END { for (name in ENVIRON) { print ( name ~ /${filter}/ ) ? name : \"\" } }" </dev/null))
 find "$template_dir" -follow -type f -name "*$suffix" -print | while read -r template; do
     relative_path="${template#"$template_dir/"}"

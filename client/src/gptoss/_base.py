@@ -54,37 +54,29 @@ def as_messages(messages: Messages) -> list[Mapping[str, Any]]:
 
 
 def chat_body(
-    messages: Messages,
-    *,
-    model: str,
-    stream: bool,
-    reasoning_effort: str | None = None,
-    tools: Sequence[Mapping[str, Any]] | None = None,
-    response_format: Mapping[str, Any] | None = None,
-    max_tokens: int | None = None,
-    temperature: float | None = None,
-    extra: Mapping[str, Any] | None = None,
+    messages: Messages, *, default_model: str, stream: bool, **options: Unpack[ChatOptions]
 ) -> JSON:
-    """The `/v1/chat/completions` request body; options left as None are not sent."""
-    body: JSON = {"model": model, "messages": as_messages(messages)}
-    optional = {
-        "reasoning_effort": reasoning_effort,
-        "tools": list(tools) if tools else None,
-        "response_format": response_format,
-        "max_tokens": max_tokens,
-        "temperature": temperature,
+    """The `/v1/chat/completions` request body; options left out or None are not sent."""
+    body: JSON = {
+        "model": options.get("model") or default_model,
+        "messages": as_messages(messages),
     }
-    body.update({key: value for key, value in optional.items() if value is not None})
+    for key in ("reasoning_effort", "response_format", "max_tokens", "temperature"):
+        if options.get(key) is not None:
+            body[key] = options.get(key)
+    if options.get("tools"):
+        body["tools"] = list(options.get("tools") or ())
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
-    body.update(extra or {})
+    body.update(options.get("extra") or {})
     return body
 
 
 def request_id_of(response: httpx.Response) -> str | None:
     """The gateway's id for this request (quote it when reporting a problem)."""
-    return response.headers.get(REQUEST_ID_HEADER)
+    value = response.headers.get(REQUEST_ID_HEADER)
+    return str(value) if value else None
 
 
 def json_of(response: httpx.Response) -> JSON:
@@ -114,7 +106,9 @@ def health_of(response: httpx.Response) -> HealthReport:
         data = response.json()
     except ValueError:
         data = None
-    return HealthReport.from_json(data, ready=response.is_success, request_id=request_id_of(response))
+    return HealthReport.from_json(
+        data, ready=response.is_success, request_id=request_id_of(response)
+    )
 
 
 class BaseClient:
@@ -160,8 +154,7 @@ class BaseClient:
     def _chat_body(
         self, messages: Messages, *, stream: bool, **options: Unpack[ChatOptions]
     ) -> JSON:
-        model = options.pop("model", None) or self.config.model
-        return chat_body(messages, model=model, stream=stream, **options)
+        return chat_body(messages, default_model=self.config.model, stream=stream, **options)
 
     def _completion_body(
         self, prompt: str, model: str | None, max_tokens: int | None, temperature: float | None

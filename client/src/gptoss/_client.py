@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Generator, Sequence
+from typing import Unpack
 
 import httpx
 
@@ -15,8 +15,11 @@ from ._base import (
     MODELS_PATH,
     READY_PATH,
     BaseClient,
+    ChatOptions,
     Messages,
+    health_of,
     json_of,
+    models_of,
     request_id_of,
 )
 from ._config import DEFAULT_MAX_RETRIES, ClientConfig
@@ -104,64 +107,26 @@ class Client(BaseClient):
         response = self._send(self._http.build_request(method, path, json=body))
         return json_of(response), request_id_of(response)
 
-    def chat(
-        self,
-        messages: Messages,
-        *,
-        model: str | None = None,
-        reasoning_effort: str | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        response_format: Mapping[str, Any] | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> ChatResult:
+    def chat(self, messages: Messages, **options: Unpack[ChatOptions]) -> ChatResult:
         """One chat turn. `messages` is a prompt string or a list of OpenAI messages.
 
-        `reasoning_effort` is "low", "medium" or "high"; `extra` adds fields to the request body.
+        Options: `model`, `reasoning_effort` ("low", "medium", "high"), `tools` (OpenAI function
+        tools), `response_format` (e.g. `{"type": "json_object"}` or a `json_schema`),
+        `max_tokens`, `temperature`, and `extra` (more fields for the request body).
         """
-        body = self._chat_body(
-            messages,
-            stream=False,
-            model=model,
-            reasoning_effort=reasoning_effort,
-            tools=tools,
-            response_format=response_format,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            extra=extra,
-        )
+        body = self._chat_body(messages, stream=False, **options)
         return ChatResult.from_json(*self._call("POST", CHAT_PATH, body))
 
     def stream_chat(
-        self,
-        messages: Messages,
-        *,
-        model: str | None = None,
-        reasoning_effort: str | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        response_format: Mapping[str, Any] | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> Iterator[StreamEvent]:
+        self, messages: Messages, **options: Unpack[ChatOptions]
+    ) -> Generator[StreamEvent, None, None]:
         """Like `chat`, but yields `ReasoningDelta`, `ContentDelta`, `ToolCall`, `Usage`, `Done`.
 
         The request is sent on the first `next()`. Failures before the answer starts are retried;
         once it has started, a failure raises (`APIStreamError`, `APIConnectionError`). Stopping
         the iteration early (break, Ctrl-C) closes the connection, which stops the generation.
         """
-        body = self._chat_body(
-            messages,
-            stream=True,
-            model=model,
-            reasoning_effort=reasoning_effort,
-            tools=tools,
-            response_format=response_format,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            extra=extra,
-        )
+        body = self._chat_body(messages, stream=True, **options)
         request = self._http.build_request("POST", CHAT_PATH, json=body)
         response = self._send(request, stream=True)
         assembler = ChatStreamAssembler(request_id_of(response))
@@ -195,19 +160,9 @@ class Client(BaseClient):
 
     def models(self) -> list[Model]:
         """The models this key may use."""
-        data, _ = self._call("GET", MODELS_PATH)
-        return [Model.from_json(item) for item in data.get("data") or [] if isinstance(item, dict)]
+        return models_of(self._send(self._http.build_request("GET", MODELS_PATH)))
 
     def health(self) -> HealthReport:
         """The gateway's readiness and its components; "not ready" is a result, not an error."""
-        response = self._send(self._http.build_request("GET", READY_PATH), accept=frozenset({503}))
-        return HealthReport.from_json(
-            _json_or_none(response), ready=response.is_success, request_id=request_id_of(response)
-        )
-
-
-def _json_or_none(response: httpx.Response) -> object:
-    try:
-        return response.json()
-    except ValueError:
-        return None
+        request = self._http.build_request("GET", READY_PATH)
+        return health_of(self._send(request, accept=frozenset({503})))

@@ -33,7 +33,7 @@ _MAX_TEXT_BODY = 300
 
 
 class APIError(Exception):
-    """Base class of every error raised by `gptoss`; `message` is what the server (or httpx) said."""
+    """Base class of every error raised by `gptoss`; `message` says what went wrong."""
 
     def __init__(self, message: str, *, request_id: str | None = None) -> None:
         super().__init__(message)

@@ -54,7 +54,7 @@ class RetryPolicy:
                 return None
             # A little jitter on top, so clients told the same time do not return in lockstep.
             return retry_after * (1.0 + 0.1 * self.rng.random())
-        backoff = min(self.max_delay, self.initial_delay * 2**attempt)
+        backoff = min(self.max_delay, self.initial_delay * 2.0**attempt)
         return backoff * (0.5 + 0.5 * self.rng.random())
 
     @staticmethod

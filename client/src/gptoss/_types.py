@@ -198,7 +198,11 @@ class Model:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Model:
         """Parse one entry of `/v1/models`."""
-        return cls(id=_str(data.get("id")), owned_by=_str(data.get("owned_by")), created=_int(data.get("created")))
+        return cls(
+            id=_str(data.get("id")),
+            owned_by=_str(data.get("owned_by")),
+            created=_int(data.get("created")),
+        )
 
 
 @dataclass(frozen=True)
@@ -213,9 +217,7 @@ class ComponentHealth:
 def _component(name: str, value: object) -> ComponentHealth:
     if isinstance(value, Mapping):
         status = value.get("status", value.get("ok", ""))
-        detail = next(
-            (str(value[k]) for k in ("detail", "error", "message") if value.get(k)), ""
-        )
+        detail = next((str(value[k]) for k in ("detail", "error", "message") if value.get(k)), "")
     else:
         status, detail = value, ""
     ok = status is True or str(status).lower() in _HEALTHY

@@ -8,10 +8,24 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway import __version__
+from gateway.access_middleware import AccessMiddleware
 from gateway.errors import install_error_handlers
+from gateway.guard import build_guard
+from gateway.health import ReadinessChecker
 from gateway.logs import configure_logging
+from gateway.metrics import publish_build_info
 from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from gateway.routes import health
+from gateway.request_metrics import MetricsMiddleware, RequestMetrics
+from gateway.routes import (
+    chat,
+    completions,
+    embeddings,
+    health,
+    metrics,
+    models,
+    ollama_native,
+    responses,
+)
 from gateway.settings import Settings
 from gateway.upstream import OllamaClient
 
@@ -20,14 +34,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the gateway ASGI app; settings default to the ``GATEWAY_*`` environment."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
+    guard = build_guard(settings)  # refuses to start without keys (unless auth is disabled)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.ollama = OllamaClient(settings)
+        app.state.readiness = ReadinessChecker(settings, app.state.ollama.http)
+        publish_build_info(settings.git_sha)
         try:
-            yield
+            async with app.state.readiness.probing():
+                yield
         finally:
             await app.state.ollama.aclose()
+            await guard.aclose()
 
     app = FastAPI(
         title="gpt-oss gateway",
@@ -38,7 +57,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(health.router)
-    # add_middleware puts each new middleware outside the previous ones: the context is outermost.
+    app.include_router(metrics.router)
+    app.include_router(chat.router)
+    app.include_router(completions.router)
+    app.include_router(models.router)
+    app.include_router(embeddings.router)
+    app.include_router(responses.router)
+    app.include_router(ollama_native.router)
+    # add_middleware puts each new middleware outside the previous ones.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessMiddleware, guard=guard)  # auth + rate limits, reads the context
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(MetricsMiddleware, recorder=RequestMetrics(settings))  # reads the context
     return app

@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from gateway import keys_cli
+
 
 def _serve(args: argparse.Namespace) -> int:
     """Run gunicorn with the packaged config; settings come from ``GATEWAY_*`` variables."""
@@ -32,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=None, help="worker processes (default $WEB_CONCURRENCY or 2)"
     )
     serve.set_defaults(handler=_serve)
+    keys_cli.register(commands)
     return parser
 
 

@@ -47,10 +47,20 @@ class RequestContext:
     outcome: str | None = None
     key_id: str | None = None
     key_name: str | None = None
+    # Set by auth (gateway.guard) for gateway.access: admin flag, models the key may use
+    # (normalised Ollama names; None: every model).
+    key_admin: bool = False
+    key_models: frozenset[str] | None = None
     # Generation timings for metrics (filled by the services from Ollama's stream).
     first_token_seconds: float | None = None
     eval_duration_ns: int | None = None
     load_duration_ns: int | None = None
+    upstream_seconds: float | None = None
+    # Why a request failed, for metrics: the GatewayError code, the auth failure reason and the
+    # rate limit that was hit (small fixed vocabularies chosen by the code that rejects).
+    error_code: str | None = None
+    auth_failure_reason: str | None = None
+    limit_hit: str | None = None
 
     def elapsed(self) -> float:
         """Seconds since the request arrived."""
@@ -71,6 +81,34 @@ class RequestContext:
         self.record_usage(chunk.get("prompt_eval_count", 0), chunk.get("eval_count", 0))
         self.eval_duration_ns = chunk.get("eval_duration")
         self.load_duration_ns = chunk.get("load_duration")
+
+    def add_upstream_time(self, seconds: float) -> None:
+        """Add the wall time of one call to Ollama (a request may make several)."""
+        self.upstream_seconds = (self.upstream_seconds or 0.0) + seconds
+
+    def record_error(self, status: int, code: str | None) -> None:
+        """Note the error answered (status and code); the outcome follows from the status."""
+        self.error_code = code
+        if self.outcome is None:
+            self.outcome = outcome_for_status(status)
+
+
+def outcome_for_status(status: int) -> str:
+    """The outcome of a request that ended with ``status`` (when no code chose one before)."""
+    if status < 400:
+        return OK
+    return _OUTCOME_BY_STATUS.get(status, INVALID if status < 500 else ERROR)
+
+
+_OUTCOME_BY_STATUS = {
+    401: AUTH_FAILED,
+    403: AUTH_FAILED,
+    429: RATE_LIMITED,
+    499: CLIENT_DISCONNECT,
+    502: UPSTREAM_ERROR,
+    503: UPSTREAM_ERROR,
+    504: TIMEOUT,
+}
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("gateway_request", default=None)

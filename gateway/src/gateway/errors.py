@@ -28,6 +28,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from gateway.context import context_of
+
 
 class GatewayError(Exception):
     """An error with an HTTP status, rendered in OpenAI's error envelope."""
@@ -204,8 +206,12 @@ def http_error(status: int, detail: str) -> GatewayError:
 def install_error_handlers(app: FastAPI) -> None:
     """Route every exception type to the OpenAI envelope (validation is 400, not 422)."""
 
-    async def on_gateway_error(_: Request, exc: Exception) -> Response:
-        return cast(GatewayError, exc).to_response()
+    async def on_gateway_error(request: Request, exc: Exception) -> Response:
+        error = cast(GatewayError, exc)
+        ctx = context_of(request.scope)
+        if ctx is not None:
+            ctx.record_error(error.status, error.code)
+        return error.to_response()
 
     async def on_validation(_: Request, exc: Exception) -> Response:
         return validation_error(cast(RequestValidationError, exc)).to_response()

@@ -2,14 +2,21 @@
 
 ``WEB_CONCURRENCY`` workers of ``uvicorn_worker.UvicornWorker`` serving ``create_app()``; timeouts
 sized for long generations; workers recycled with jitter; proxy headers trusted only from
-``FORWARDED_ALLOW_IPS`` (nginx).
+``FORWARDED_ALLOW_IPS`` (nginx). Prometheus multiprocess mode: the master prepares an empty
+``PROMETHEUS_MULTIPROC_DIR`` before forking and drops a dead worker's live gauges.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
 
 from gateway.logs import logging_config
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _int(name: str, default: int) -> int:
@@ -31,3 +38,36 @@ max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 2000)
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = None  # the gateway writes its own structured access log
 logconfig_dict = logging_config(os.environ.get("GATEWAY_LOG_LEVEL", "INFO").upper())
+
+
+def on_starting(server: Any) -> None:
+    """Master, before the first fork: give prometheus-client an empty multiprocess directory.
+
+    Uses ``PROMETHEUS_MULTIPROC_DIR`` when set (its ``*.db`` files from an earlier run are
+    removed), else a fresh temporary directory removed again on exit. Must run before any worker
+    imports prometheus-client, which reads the variable at import.
+    """
+    configured = os.environ.get(MULTIPROC_ENV)
+    if configured:
+        directory = Path(configured)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+    else:
+        directory = Path(tempfile.mkdtemp(prefix="gateway-metrics-"))
+        os.environ[MULTIPROC_ENV] = str(directory)
+        server.gateway_metrics_tempdir = directory
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Master, after a worker exited: drop its live gauges (in-flight requests, probe results)."""
+    from prometheus_client import multiprocess  # after on_starting set the directory
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    """Master, at shutdown: remove the metrics directory if it was a temporary one."""
+    tempdir = getattr(server, "gateway_metrics_tempdir", None)
+    if tempdir is not None:
+        shutil.rmtree(tempdir, ignore_errors=True)

@@ -14,11 +14,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.context import (
     CLIENT_DISCONNECT,
     ERROR,
-    OK,
     REQUEST_ID_HEADER,
     RequestContext,
     accept_or_mint_request_id,
     bind,
+    outcome_for_status,
 )
 from gateway.errors import RequestTooLarge
 
@@ -80,7 +80,7 @@ class RequestContextMiddleware:
         finally:
             ctx.route = _route_template(scope)
             if ctx.outcome is None:
-                ctx.outcome = OK if ctx.status < 400 else ERROR
+                ctx.outcome = outcome_for_status(ctx.status)
             if ctx.status == 0 and ctx.outcome == CLIENT_DISCONNECT:
                 ctx.status = 499
             if access_log.isEnabledFor(logging.INFO):
@@ -100,7 +100,7 @@ def _access_fields(ctx: RequestContext) -> dict[str, Any]:
     if ctx.model:
         fields["model"] = ctx.model
         fields["stream"] = ctx.stream
-    if ctx.prompt_tokens is not None:
+    if ctx.prompt_tokens is not None or ctx.completion_tokens is not None:
         fields["prompt_tokens"] = ctx.prompt_tokens
         fields["completion_tokens"] = ctx.completion_tokens
     if ctx.key_name:

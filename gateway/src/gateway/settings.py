@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "gpt-oss:20b"
+RATELIMIT_SCHEMES = ("memory://", "redis://", "rediss://", "unix://")
 
 
 class Settings(BaseSettings):
@@ -51,10 +53,79 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_prompts: bool = Field(False, description="Log prompt text at DEBUG (off by default).")
 
+    ratelimit_storage: str = Field(
+        "memory://",
+        description="Rate-limit state store (limits URI), e.g. redis://redis:6379/0; a redis:// "
+        "store is also checked by /health/ready.",
+    )
+
+    # Observability (metrics, readiness, the background Ollama probe).
+    metrics_token: SecretStr | None = Field(
+        None, description="When set, GET /metrics needs `Authorization: Bearer <token>`."
+    )
+    ready_cache_seconds: float = Field(
+        1.5, ge=0, le=60, description="Seconds each worker reuses a /health/ready result."
+    )
+    probe_interval_seconds: float = Field(
+        15.0, gt=0, description="Seconds between two background Ollama probes (per worker)."
+    )
+    health_timeout: float = Field(
+        2.0, gt=0, description="Seconds a readiness check waits for Ollama or Redis."
+    )
+    git_sha: str = Field("unknown", description="Git commit of this build (gateway_build_info).")
+
+    # API keys and rate limits (gateway.keys, gateway.keytable, gateway.ratelimit, gateway.guard).
+    api_keys: SecretStr = Field(
+        SecretStr(""), description="Quick path: plain API keys, comma-separated (hashed at start)."
+    )
+    keys_file: Path | None = Field(
+        None, description="JSON key store managed by `gateway keys`; edits apply within seconds."
+    )
+    keys_reload_seconds: float = Field(
+        1.0, gt=0, le=60, description="How often each worker looks at the keys file for changes."
+    )
+    auth_disabled: bool = Field(
+        False, description="Serve without API keys (development only; logged loudly at start)."
+    )
+    ratelimit_fail_open: bool = Field(
+        True, description="Store unreachable: let requests pass (true) or answer 503 (false)."
+    )
+    ratelimit_timeout: float = Field(
+        0.25, gt=0, le=10, description="Seconds one call to the rate-limit store may take."
+    )
+    default_rpm: int = Field(60, ge=0, description="Requests per minute per key (0: no limit).")
+    default_tpm: int = Field(
+        100_000, ge=0, description="Tokens (prompt + completion) per minute per key (0: no limit)."
+    )
+    default_max_concurrent: int = Field(
+        4, ge=0, description="In-flight requests per key (0: no limit)."
+    )
+    auth_failure_limit: int = Field(
+        10, ge=0, description="Failed key checks per client IP per window before 429 (0: off)."
+    )
+    auth_failure_window: int = Field(
+        60, gt=0, le=86_400, description="Window of the failed-auth limiter, in seconds."
+    )
+
     @field_validator("ollama_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("ratelimit_storage")
+    @classmethod
+    def _known_storage(cls, value: str) -> str:
+        if not value.startswith(RATELIMIT_SCHEMES):
+            raise ValueError(
+                "GATEWAY_RATELIMIT_STORAGE must be memory:// or redis://host:port/db "
+                "(also rediss://, unix://)"
+            )
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

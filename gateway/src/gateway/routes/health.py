@@ -1,9 +1,14 @@
-"""Health endpoints, open without a key: liveness (the process answers)."""
+"""Health endpoints, open without a key: liveness (the process answers) and readiness."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import orjson
+from fastapi import APIRouter, Request
 from starlette.responses import Response
+
+from gateway.context import OK
+from gateway.deps import ContextDep
+from gateway.health import ReadinessChecker
 
 router = APIRouter(tags=["health"])
 
@@ -12,3 +17,21 @@ router = APIRouter(tags=["health"])
 async def live() -> Response:
     """200 whenever this worker's event loop answers; checks no dependency."""
     return Response(b'{"status":"ok"}', media_type="application/json")
+
+
+@router.get("/health/ready")
+async def ready(request: Request, ctx: ContextDep) -> Response:
+    """200 when Ollama answers, the default model is present and Redis (if used) answers; else 503.
+
+    The body names each component with its status, latency and what to do; results are cached
+    per worker for ``GATEWAY_READY_CACHE_SECONDS``.
+    """
+    checker: ReadinessChecker = request.app.state.readiness
+    result = await checker.check()
+    ctx.outcome = OK  # a 503 here reports on the dependencies; it is not a failed request
+    return Response(
+        orjson.dumps(result.body()),
+        status_code=200 if result.ready else 503,
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )

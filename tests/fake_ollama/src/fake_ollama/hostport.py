@@ -29,7 +29,9 @@ def parse_ollama_host(value: str | None) -> tuple[str, int]:
     if not port_text:
         return host or DEFAULT_HOST, DEFAULT_PORT
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(f"invalid port in OLLAMA_HOST={value!r}: expected host:port, e.g. 0.0.0.0:11434")
+        raise ValueError(
+            f"invalid port in OLLAMA_HOST={value!r}: expected host:port, e.g. 0.0.0.0:11434"
+        )
     return host or DEFAULT_HOST, int(port_text)
 
 

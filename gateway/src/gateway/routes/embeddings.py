@@ -1,0 +1,27 @@
+"""``POST /v1/embeddings``."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from gateway.deps import ContextDep, OllamaDep, SettingsDep
+from gateway.disconnect import until_disconnect
+from gateway.embeddings import EmbeddingsRequest, EmbeddingsService
+
+router = APIRouter(tags=["embeddings"])
+
+
+@router.post("/v1/embeddings")
+async def create_embeddings(
+    body: EmbeddingsRequest,
+    request: Request,
+    settings: SettingsDep,
+    ollama: OllamaDep,
+    ctx: ContextDep,
+) -> Response:
+    """Embed a string or a list of strings (float or base64 vectors, usage from Ollama)."""
+    service = EmbeddingsService(settings, ollama, ctx)
+    result = await until_disconnect(request, ctx, service.create(body))
+    return Response(orjson.dumps(result), media_type="application/json")

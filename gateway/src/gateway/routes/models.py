@@ -1,0 +1,38 @@
+"""``GET /v1/models`` and ``GET /v1/models/{model_id}`` (ids may contain ``:`` and ``/``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from gateway.catalog import ModelCatalog
+from gateway.deps import ContextDep, OllamaDep, SettingsDep
+
+router = APIRouter(tags=["models"])
+
+
+def get_catalog(settings: SettingsDep, ollama: OllamaDep, ctx: ContextDep) -> ModelCatalog:
+    """The model catalog over this worker's Ollama client, as seen by this request's key."""
+    return ModelCatalog(settings, ollama, ctx)
+
+
+CatalogDep = Annotated[ModelCatalog, Depends(get_catalog)]
+
+
+def _json(payload: object) -> Response:
+    return Response(orjson.dumps(payload), media_type="application/json")
+
+
+@router.get("/v1/models")
+async def list_models(catalog: CatalogDep) -> Response:
+    """Every model Ollama has, plus the configured aliases (``data`` is ``[]`` when empty)."""
+    return _json({"object": "list", "data": await catalog.list()})
+
+
+@router.get("/v1/models/{model_id:path}")
+async def retrieve_model(model_id: str, catalog: CatalogDep) -> Response:
+    """One model by id or alias; 404 ``model_not_found`` when this server does not have it."""
+    return _json(await catalog.get(model_id))

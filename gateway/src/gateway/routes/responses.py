@@ -1,0 +1,29 @@
+"""``POST /v1/responses`` (stateless Responses API; ``stream: true`` gives typed SSE events)."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from gateway.deps import ContextDep, OllamaDep, SettingsDep
+from gateway.protocol_responses import ResponsesRequest
+from gateway.responses_service import ResponsesService
+from gateway.sse import event_stream
+
+router = APIRouter(tags=["responses"])
+
+
+@router.post("/v1/responses")
+async def create_response(
+    body: ResponsesRequest,
+    request: Request,
+    settings: SettingsDep,
+    ollama: OllamaDep,
+    ctx: ContextDep,
+) -> Response:
+    """Generate a response: one JSON object, or SSE events ending in ``response.completed``."""
+    service = ResponsesService(settings, ollama, ctx, request, body)
+    if body.stream:
+        return event_stream(await service.stream())
+    return Response(orjson.dumps(await service.create()), media_type="application/json")

@@ -1,0 +1,97 @@
+"""Mutable server state: current settings, model store, request/cancellation logs, slots."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from typing import Any
+
+from fake_ollama.asgi import Exchange
+from fake_ollama.catalog import ModelStore
+from fake_ollama.config import Settings
+
+
+class State:
+    """Everything the handlers share; one instance per app."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.initial = settings
+        self.settings = settings
+        self.store = ModelStore(settings.models)
+        self.requests: deque[dict[str, Any]] = deque(maxlen=settings.history)
+        self.cancelled: deque[dict[str, Any]] = deque(maxlen=settings.history)
+        self.pull_failures_left = settings.pull_failures
+        self._slots = _semaphore(settings.num_parallel)
+        self._seq = 0
+
+    def apply(self, new: Settings) -> None:
+        """Switch to ``new`` settings, rebuilding what depends on the changed knobs."""
+        old, self.settings = self.settings, new
+        if new.models != old.models:
+            self.store.replace_all(new.models)
+        if new.pull_failures != old.pull_failures:
+            self.pull_failures_left = new.pull_failures
+        if new.num_parallel != old.num_parallel:
+            self._slots = _semaphore(new.num_parallel)
+        if new.history != old.history:
+            self.requests = deque(self.requests, maxlen=new.history)
+            self.cancelled = deque(self.cancelled, maxlen=new.history)
+
+    def reset(self) -> None:
+        """Back to the start-up settings and models; logs and counters cleared."""
+        self.settings = self.initial
+        self.store.replace_all(self.initial.models)
+        self.requests = deque(maxlen=self.initial.history)
+        self.cancelled = deque(maxlen=self.initial.history)
+        self.pull_failures_left = self.initial.pull_failures
+        self._slots = _semaphore(self.initial.num_parallel)
+
+    def slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Generation slot (``num_parallel``); a no-op when unlimited."""
+        return self._slots if self._slots is not None else contextlib.nullcontext()
+
+    @property
+    def limited(self) -> bool:
+        """True when ``num_parallel`` limits concurrency (requests may queue)."""
+        return self._slots is not None
+
+    def record_request(self, ex: Exchange) -> dict[str, Any]:
+        """Append a request to the ring buffer; the returned entry is completed later."""
+        self._seq += 1
+        entry: dict[str, Any] = {
+            "seq": self._seq,
+            "time": time.time(),
+            "method": ex.method,
+            "path": ex.path,
+            "query": ex.query,
+            "headers": ex.headers,
+            "request_id": ex.headers.get("x-request-id"),
+            "body": ex.parsed_body(),
+            "status": None,
+            "cancelled": False,
+        }
+        if entry["body"] is None and ex.body:
+            entry["body_text"] = ex.body.decode("utf-8", "replace")
+        self.requests.append(entry)
+        return entry
+
+    def record_cancel(self, ex: Exchange) -> None:
+        """Remember a request whose client went away before it completed."""
+        self.cancelled.append(
+            {
+                "time": time.time(),
+                "method": ex.method,
+                "path": ex.path,
+                "model": ex.model,
+                "request_id": ex.headers.get("x-request-id"),
+                "stage": ex.stage,
+                "tokens_emitted": ex.tokens,
+                "elapsed_ms": round((time.perf_counter_ns() - ex.started_ns) / 1e6, 3),
+            }
+        )
+
+
+def _semaphore(size: int) -> asyncio.Semaphore | None:
+    return asyncio.Semaphore(size) if size > 0 else None
