@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parents[2]
+MONITORING = ROOT / "monitoring"
+DASHBOARD = MONITORING / "grafana" / "dashboards" / "gateway.json"
 
 
 @dataclass(frozen=True)
@@ -57,3 +64,14 @@ def bucket_counts(scraped: Scrape, name: str, **labels: str) -> list[tuple[float
     """``(le, cumulative count)`` pairs of a histogram, in bucket order."""
     buckets = scraped.matching(f"{name}_bucket", **labels)
     return sorted((float(s.labels["le"]), s.value) for s in buckets)
+
+
+def dashboard_panels() -> list[dict[str, Any]]:
+    """The panels of the shipped Grafana dashboard."""
+    panels: list[dict[str, Any]] = json.loads(DASHBOARD.read_text())["panels"]
+    return panels
+
+
+def dashboard_queries() -> list[str]:
+    """Every PromQL expression of the shipped dashboard."""
+    return [target["expr"] for panel in dashboard_panels() for target in panel["targets"]]

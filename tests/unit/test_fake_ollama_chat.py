@@ -184,6 +184,11 @@ def test_unknown_model_is_a_404_with_the_name_as_sent(fake_ollama: FakeOllamaPro
             'option "temperature" must be of type float32',
         ),
         ({"model": "gpt-oss:20b", "keep_alive": "soon"}, 400, 'time: invalid duration "soon"'),
+        (
+            {"model": "gpt-oss:20b", "tools": ["get_weather"]},
+            400,
+            "json: cannot unmarshal string into Go struct field ChatRequest.tools of type api.Tool",
+        ),
     ],
 )
 def test_bad_chat_requests_get_ollamas_errors(

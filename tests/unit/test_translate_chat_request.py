@@ -247,6 +247,17 @@ def test_unknown_fields_are_accepted_and_not_forwarded() -> None:
             },
             "messages.0.tool_calls.0.function.arguments",
         ),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "assistant",
+                        "tool_calls": [{"function": {"name": "f", "arguments": "{not json"}}],
+                    }
+                ]
+            },
+            "messages.0.tool_calls.0.function.arguments",
+        ),
     ],
 )
 def test_invalid_values_name_the_parameter(fields: dict[str, Any], param: str) -> None:

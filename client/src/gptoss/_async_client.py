@@ -115,7 +115,11 @@ class AsyncClient(BaseClient):
     async def stream_chat(
         self, messages: Messages, **options: Unpack[ChatOptions]
     ) -> AsyncGenerator[StreamEvent, None]:
-        """Stream one chat turn as typed events (see `Client.stream_chat`)."""
+        """Stream one chat turn as typed events (see `Client.stream_chat`).
+
+        To stop early, leave through `contextlib.aclosing(client.stream_chat(...))` so the
+        connection (and the generation) ends at once rather than when the generator is collected.
+        """
         body = self._chat_body(messages, stream=True, **options)
         request = self._http.build_request("POST", CHAT_PATH, json=body)
         response = await self._send(request, stream=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ._exceptions import APIConnectionError, APIStreamError, stream_error_from_event
@@ -16,43 +15,26 @@ from ._types import ContentDelta, Done, ReasoningDelta, StreamEvent, ToolCall, U
 DONE_SENTINEL = "[DONE]"
 
 
-@dataclass(frozen=True)
-class ServerSentEvent:
-    """One dispatched SSE event."""
-
-    event: str
-    data: str
-
-
 class SSEDecoder:
-    """Line-by-line decoder for the `text/event-stream` format (only the fields we use)."""
+    """Line-by-line decoder of `text/event-stream`: yields each event's data (other fields, such
+    as `event:` names, are not needed for chat and are skipped)."""
 
     def __init__(self) -> None:
-        self._event = ""
         self._data: list[str] = []
 
-    def feed(self, line: str) -> ServerSentEvent | None:
-        """Consume one line (without its newline); return an event when a blank line ends one."""
+    def feed(self, line: str) -> str | None:
+        """Consume one line (without its newline); a blank line ends an event: return its data."""
         if not line:
-            return self._dispatch()
-        if line.startswith(":"):
-            return None
+            return self.flush()
         name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
         if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
+            self._data.append(value.removeprefix(" "))
         return None
 
-    def _dispatch(self) -> ServerSentEvent | None:
-        event = ServerSentEvent(self._event or "message", "\n".join(self._data))
-        self._event, data, self._data = "", self._data, []
-        return event if data else None
-
-    def flush(self) -> ServerSentEvent | None:
-        """Dispatch a last event the server did not terminate with a blank line."""
-        return self._dispatch()
+    def flush(self) -> str | None:
+        """The data of the event in progress, if any (a stream may end without a blank line)."""
+        data, self._data = self._data, []
+        return "\n".join(data) if data else None
 
 
 class _PendingCall:
@@ -90,8 +72,8 @@ class ChatStreamAssembler:
 
     def feed_line(self, line: str) -> list[StreamEvent]:
         """Consume one line of the response body."""
-        event = self._decoder.feed(line)
-        return self._handle(event) if event is not None and not self.finished else []
+        data = self._decoder.feed(line)
+        return self._handle(data) if data is not None and not self.finished else []
 
     def close(self) -> list[StreamEvent]:
         """Call when the body ended: flushes a trailing event, raises if `[DONE]` never came."""
@@ -102,17 +84,17 @@ class ChatStreamAssembler:
             )
         return events
 
-    def _handle(self, event: ServerSentEvent | None) -> list[StreamEvent]:
-        if event is None:
+    def _handle(self, data: str | None) -> list[StreamEvent]:
+        if data is None:
             return []
-        if event.data.strip() == DONE_SENTINEL:
+        if data.strip() == DONE_SENTINEL:
             self.finished = True
             return [*self._take_calls(), Done(self._finish_reason, self.request_id)]
         try:
-            chunk = json.loads(event.data)
+            chunk = json.loads(data)
         except ValueError:
             raise APIStreamError(
-                f"the server sent an event that is not JSON: {event.data[:100]!r}",
+                f"the server sent an event that is not JSON: {data[:100]!r}",
                 request_id=self.request_id,
             ) from None
         if not isinstance(chunk, Mapping):

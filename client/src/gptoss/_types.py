@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 JSON: TypeAlias = dict[str, Any]
@@ -230,7 +230,7 @@ class HealthReport:
 
     ready: bool
     status: str
-    components: tuple[ComponentHealth, ...] = field(default=())
+    components: tuple[ComponentHealth, ...] = ()
     request_id: str | None = None
 
     @classmethod

@@ -11,6 +11,7 @@ from gateway.errors import NotFound
 from gateway.settings import Settings
 from gateway.upstream import OllamaClient
 
+
 def owner_of(name: str) -> str:
     """OpenAI's ``owned_by``: the namespace of ``[host/][namespace/]model[:tag]`` (``library``)."""
     path = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name

@@ -23,11 +23,13 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.access import authorize_model
 from gateway.context import CLIENT_DISCONNECT, TIMEOUT, UPSTREAM_ERROR, RequestContext
+from gateway.errors import InvalidRequest
 from gateway.upstream import OllamaClient
 
 NDJSON = "application/x-ndjson"
 KEPT_HEADERS = ("content-type", "content-encoding")
 BODYLESS_METHODS = frozenset({"GET", "HEAD"})
+MODEL_FIELDS = frozenset({"model", "name"})
 _DONE = b'"done":true'
 
 
@@ -76,16 +78,22 @@ def record_final_line(ctx: RequestContext, final: dict[str, Any]) -> None:
     ctx.record_final_chunk(final)
 
 
-def requested_model(body: bytes) -> str | None:
-    """The ``model`` (or legacy ``name``) a native request body names, if it names one."""
+def requested_models(body: bytes) -> list[str]:
+    """Every model a native request body names, read the way Ollama (Go) reads it.
+
+    Go matches JSON keys to fields case-insensitively, so ``MODEL`` or ``Name`` count too. A body
+    the gateway cannot parse is refused rather than passed on unchecked.
+    """
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return None  # Ollama answers 400 itself; such a body names no model to run
+        raise InvalidRequest(
+            "The request body is not valid JSON (UTF-8). Send a JSON object.",
+            code="invalid_json",
+        ) from None
     if not isinstance(data, dict):
-        return None
-    model = data.get("model") or data.get("name")
-    return model if isinstance(model, str) else None
+        return []
+    return [str(v) for k, v in data.items() if k.lower() in MODEL_FIELDS and isinstance(v, str)]
 
 
 def error_line(message: str) -> bytes:
@@ -176,12 +184,12 @@ async def relay(
     """Forward ``request`` to the same path on Ollama and answer with Ollama's response.
 
     A key limited to some models may only name those (403 ``model_not_allowed``); the body is
-    parsed for that check only, and only for such keys.
+    parsed for that check only, and only for such keys (unparsable: 400).
     """
     body = None if request.method in BODYLESS_METHODS else await request.body()
-    if body and ctx.key_models is not None and (model := requested_model(body)) is not None:
-        authorize_model(ctx, model)
-        ctx.model = model
+    if body and ctx.key_models is not None:
+        for model in requested_models(body):
+            authorize_model(ctx, model)
     started = perf_counter()
     owner = AsyncExitStack()
     upstream = await owner.enter_async_context(

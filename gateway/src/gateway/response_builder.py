@@ -76,6 +76,8 @@ class ResponseBuilder:
         self._emit = emit
         self._events: list[bytes] = []
         self._sequence = 0
+        self.final: dict[str, Any] | None = None  # Ollama's done chunk, once it came
+        self.produced = 0  # chunks that carried output (the token count of a cut-short answer)
         self._item: dict[str, Any] | None = None  # the reasoning or message item being written
         self._index = -1
         self._texts: list[str] = []
@@ -100,13 +102,18 @@ class ResponseBuilder:
     def feed(self, chunk: dict[str, Any]) -> bytes:
         """Take one Ollama chunk; returns the events it produced (``b""`` when not emitting)."""
         message = chunk.get("message") or {}
-        if thinking := message.get("thinking"):
+        thinking, content = message.get("thinking"), message.get("content")
+        calls = message.get("tool_calls") or ()
+        if thinking or content or calls:
+            self.produced += 1
+        if thinking:
             self._write("reasoning", thinking)
-        if content := message.get("content"):
+        if content:
             self._write("message", content)
-        for call in message.get("tool_calls") or ():
+        for call in calls:
             self._function_call(call)
         if chunk.get("done"):
+            self.final = chunk
             self._finish(chunk)
         return self._drain()
 

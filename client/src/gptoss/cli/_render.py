@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from types import TracebackType
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.markdown import Markdown
 from rich.spinner import Spinner
@@ -158,7 +158,7 @@ class AnswerView:
         lines = pending.splitlines()
         if len(lines) > room:  # too tall to redraw in place: show its end, unrendered
             return Text("\n".join(lines[-room:]))
-        return Group(Markdown(pending)) if pending.strip() else Text("")
+        return Markdown(pending) if pending.strip() else Text("")
 
     def summary(self) -> str:
         """The one dim line after the answer: how long it thought, and why it stopped early."""

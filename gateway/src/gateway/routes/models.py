@@ -14,7 +14,7 @@ from gateway.deps import ContextDep, OllamaDep, SettingsDep
 router = APIRouter(tags=["models"])
 
 
-def get_catalog(settings: SettingsDep, ollama: OllamaDep, ctx: ContextDep) -> ModelCatalog:
+async def get_catalog(settings: SettingsDep, ollama: OllamaDep, ctx: ContextDep) -> ModelCatalog:
     """The model catalog over this worker's Ollama client, as seen by this request's key."""
     return ModelCatalog(settings, ollama, ctx)
 

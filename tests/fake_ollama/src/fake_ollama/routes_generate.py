@@ -139,19 +139,33 @@ async def _load_only(
     )
 
 
-def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
-    messages = typed(body, "messages", (list,), "ChatRequest", "[]api.Message") or []
-    for message in messages:
-        if not isinstance(message, dict):
-            kind = json_kind(message)
+def _objects(body: dict[str, Any], key: str, go_type: str) -> list[dict[str, Any]]:
+    """``body[key]`` as a list of JSON objects (Go's unmarshal errors otherwise)."""
+    items: list[Any] = typed(body, key, (list,), "ChatRequest", f"[]{go_type}") or []
+    for item in items:
+        if not isinstance(item, dict):
+            kind = json_kind(item)
             raise HTTPError(
                 400,
-                f"json: cannot unmarshal {kind} into Go struct field ChatRequest.messages"
-                " of type api.Message",
+                f"json: cannot unmarshal {kind} into Go struct field ChatRequest.{key}"
+                f" of type {go_type}",
             )
+    return items
+
+
+def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    messages = _objects(body, "messages", "api.Message")
+    for message in messages:
         for key, go_type in _MESSAGE_FIELDS:
             typed(message, key, (str,), "ChatRequest.messages", go_type)
     return messages
+
+
+def _tools(body: dict[str, Any]) -> list[dict[str, Any]]:
+    tools = _objects(body, "tools", "api.Tool")
+    for tool in tools:
+        typed(tool, "function", (dict,), "ChatRequest.tools", "api.ToolFunction")
+    return tools
 
 
 def _chat_subject(messages: list[dict[str, Any]]) -> tuple[str, str, bool]:
@@ -203,7 +217,7 @@ async def chat(ex: Exchange, state: State) -> None:
     """``POST /api/chat``."""
     body = ex.json_object("ChatRequest")
     messages = _messages(body)
-    tools = typed(body, "tools", (list,), "ChatRequest", "api.Tools") or []
+    tools = _tools(body)
     c = _common(ex, state, body, "ChatRequest", "chat")
     if tools and "tools" not in c.spec.capabilities:
         raise HTTPError(400, f"{c.model} does not support tools")

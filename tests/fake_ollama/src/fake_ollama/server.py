@@ -55,6 +55,7 @@ def serve(settings: Settings, host: str, port: int) -> int:
         access_log=False,
         log_level="warning",
         server_header=False,
+        proxy_headers=False,
         timeout_graceful_shutdown=settings.shutdown_grace,
     )
     server = _Server(config)

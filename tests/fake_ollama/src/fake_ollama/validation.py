@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from fake_ollama.asgi import Exchange, HTTPError, json_kind, typed
+from fake_ollama.asgi import Exchange, HTTPError, typed
 from fake_ollama.catalog import ModelSpec, is_fault_model, is_valid_name, spec_for
 from fake_ollama.clock import parse_duration
 from fake_ollama.config import Settings
@@ -99,7 +99,7 @@ def options(body: dict[str, Any], struct: str) -> dict[str, Any]:
         if key == "stop" and not (
             isinstance(value, list) and all(isinstance(s, str) for s in value)
         ):
-            raise HTTPError(500, f'option "stop" must be of type array, got {json_kind(value)}')
+            raise HTTPError(500, 'option "stop" must be of type array')
     top = body.get("top_logprobs")
     if top is not None and (not isinstance(top, int) or not 0 <= top <= 20):
         raise HTTPError(400, "top_logprobs must be between 0 and 20")
