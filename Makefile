@@ -80,6 +80,23 @@ pull: ## download another model into the running stack: make pull MODEL=gpt-oss:
 	$(COMPOSE) exec ollama ollama pull $(MODEL)
 	@echo "pulled $(MODEL); add it to OLLAMA_MODELS in .env so a fresh volume gets it too"
 
+# ---- API keys (README "API keys") --------------------------------------------------------------
+NAME ?=
+ARGS ?=
+.PHONY: key
+
+key: ## create an API key: make key NAME=alice [ARGS="--rpm 30 --models gpt-oss:20b"] (printed once)
+	@test -n "$(NAME)" || { echo 'usage: make key NAME=alice [ARGS="--rpm 30 --tpm 50000 --max-concurrent 2 --models gpt-oss:20b --admin --expires 30d"]'; exit 2; }
+	@if [ -n "$$($(COMPOSE) ps -q --status running gateway 2>/dev/null)" ]; then \
+		$(COMPOSE) exec -T gateway gateway keys create --name "$(NAME)" $(ARGS); \
+	elif [ -n "$${GATEWAY_KEYS_FILE:-}" ]; then \
+		test -x $(BIN)/gateway || { echo "run 'make install' first"; exit 2; }; \
+		$(BIN)/gateway keys create --name "$(NAME)" $(ARGS); \
+	else \
+		echo "The stack is not running and GATEWAY_KEYS_FILE is not set: start the stack (make up) or"; \
+		echo "point GATEWAY_KEYS_FILE at the key file of a gateway run with 'gateway serve'."; exit 2; \
+	fi
+
 # Wheels for the images' Python 3.11 (manylinux), so builds need no package index (air-gapped hosts, CI).
 WHEEL_ARCH := $(shell uname -m)
 WHEEL_ARGS := --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 \
@@ -107,3 +124,13 @@ clean: ## remove build artefacts, caches and wheelhouses (keeps .venv, .env and 
 
 smoke: install ## opt-in intelligence checks against a real deployment: make smoke BASE_URL=http://host:8080 API_KEY=sk-...
 	BASE_URL="$(BASE_URL)" API_KEY="$(API_KEY)" $(BIN)/pytest tests/smoke -m smoke -p no:cacheprovider $(PYTEST_ARGS)
+
+.PHONY: health
+# The checks are `gptoss health` (client/). BASE_URL and API_KEY come from the command line or the
+# environment, else from .env (HTTP_PORT, the first key of GATEWAY_API_KEYS).
+health: install ## check a running deployment end to end, red/green per component: make health [BASE_URL=http://host:8080 API_KEY=sk-...]
+	@port="$$(sed -n 's/^HTTP_PORT=//p' .env 2>/dev/null | tail -n 1)"; \
+	key="$$(sed -n 's/^GATEWAY_API_KEYS=//p' .env 2>/dev/null | tail -n 1 | cut -d, -f1)"; \
+	base="$(BASE_URL)"; api_key="$(API_KEY)"; \
+	GPTOSS_BASE_URL="$${base:-http://127.0.0.1:$${port:-8080}}" GPTOSS_API_KEY="$${api_key:-$$key}" \
+		$(BIN)/gptoss health

@@ -10,6 +10,7 @@ packages=(
     debootstrap      # stand-in base images built from Debian
     ca-certificates
     curl
+    openssl          # self-signed certificates for the TLS e2e test
     git
     make
     python3

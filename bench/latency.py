@@ -124,10 +124,38 @@ def summary(latencies: list[int], errors: int, elapsed: float) -> dict[str, Any]
     }
 
 
-def measure(port: int, request: bytes, args: argparse.Namespace) -> dict[str, Any]:
-    """Warm up, then measure one target."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time used so far by process ``pid`` (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def measure(
+    port: int, request: bytes, args: argparse.Namespace, cpu_of: dict[str, int]
+) -> dict[str, Any]:
+    """Warm up, then measure one target, with the CPU time each ``cpu_of`` process spent.
+
+    CPU per request does not depend on what else runs on the machine, unlike latency.
+    """
     asyncio.run(drive(port, request, args.warmup, args.concurrency))
-    return asyncio.run(drive(port, request, args.requests, args.concurrency))
+    before = {name: cpu_seconds(pid) for name, pid in cpu_of.items()}
+    result = asyncio.run(drive(port, request, args.requests, args.concurrency))
+    for name, pid in cpu_of.items():
+        spent = cpu_seconds(pid) - before[name]
+        result[f"{name}_cpu_ms_per_request"] = round(spent * 1000 / args.requests, 3)
+    return result
 
 
 def wait_until_up(url: str, timeout: float = 30.0) -> None:
@@ -145,7 +173,7 @@ def wait_until_up(url: str, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def gateway_serve(ollama_url: str, port: int) -> Iterator[None]:
+def gateway_serve(ollama_url: str, port: int) -> Iterator[int]:
     """``gateway serve --workers 1`` on ``port`` in front of ``ollama_url``; stopped on exit."""
     env = {
         **os.environ,
@@ -163,7 +191,8 @@ def gateway_serve(ollama_url: str, port: int) -> Iterator[None]:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
         try:
             wait_until_up(f"http://{HOST}:{port}/health/live")
-            yield
+            [worker] = children(process.pid)
+            yield worker
         except RuntimeError:
             log.seek(0)
             sys.stderr.write(log.read().decode(errors="replace")[-4000:])
@@ -189,12 +218,12 @@ def main() -> int:
     body = {"model": "gpt-oss:20b", "messages": MESSAGES}
     with FakeOllamaProcess(args=["--quiet"]) as fake:
         direct = http_request("/api/chat", {**body, "stream": False}, fake.port, {})
-        result_direct = measure(fake.port, direct, args)
+        result_direct = measure(fake.port, direct, args, {"fake": fake.pid})
         port = free_port()
-        with gateway_serve(fake.url, port):
+        with gateway_serve(fake.url, port) as worker:
             headers = {"Authorization": f"Bearer {API_KEY}"}
             through = http_request("/v1/chat/completions", body, port, headers)
-            result_gateway = measure(port, through, args)
+            result_gateway = measure(port, through, args, {"gateway": worker, "fake": fake.pid})
 
     report = {
         "what": "non-streaming chat, gateway (gunicorn, 1 uvicorn worker) vs fake Ollama directly",
@@ -208,6 +237,8 @@ def main() -> int:
             "p50": round(result_gateway["p50_ms"] - result_direct["p50_ms"], 3),
             "p99": round(result_gateway["p99_ms"] - result_direct["p99_ms"], 3),
         },
+        "gateway_worker_max_req_per_s": round(1000 / result_gateway["gateway_cpu_ms_per_request"]),
+        "load_average": os.getloadavg(),
     }
     text = json.dumps(report, indent=2)
     print(text)

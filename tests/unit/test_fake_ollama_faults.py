@@ -156,7 +156,7 @@ def test_closing_a_slow_stream_is_detected_promptly_with_tokens_so_far(
             next(lines)
     closed_at = time.monotonic()
     (entry,) = _wait_cancelled(fake_ollama)
-    assert time.monotonic() - closed_at < 1.0
+    assert time.monotonic() - closed_at < 2.0
     assert entry["model"] == "fault-slow"
     assert entry["request_id"] == "slow-1"
     assert entry["stage"] == "generating"
@@ -181,7 +181,7 @@ def test_delays_show_in_load_and_eval_durations(fake_ollama: FakeOllamaProcess) 
 
 
 def test_num_parallel_one_makes_requests_queue(fake_ollama: FakeOllamaProcess) -> None:
-    fake_ollama.configure(num_parallel=1, token_delay=0.01, thinking_tokens=0, content_tokens=10)
+    fake_ollama.configure(num_parallel=1, token_delay=0.05, thinking_tokens=0, content_tokens=10)
     results: list[dict[str, Any]] = []
     barrier = threading.Barrier(2)
 
@@ -196,9 +196,9 @@ def test_num_parallel_one_makes_requests_queue(fake_ollama: FakeOllamaProcess) -
         thread.join(10)
     phases = ("load_duration", "prompt_eval_duration", "eval_duration")
     queued = sorted(r["total_duration"] - sum(r[p] for p in phases) for r in results)
-    # each generation takes 10 x 10 ms: the second request waits for most of the first one
-    assert queued[0] < 30_000_000
-    assert queued[1] > 60_000_000
+    # each generation takes 10 x 50 ms: the second request waits for most of the first one
+    assert queued[0] < 150_000_000
+    assert queued[1] > 250_000_000
 
 
 def test_faults_also_apply_to_embeddings(fake_ollama: FakeOllamaProcess) -> None:

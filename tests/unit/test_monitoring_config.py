@@ -76,7 +76,7 @@ def test_prometheus_scrapes_the_gateway_with_the_token_file() -> None:
     assert job["static_configs"][0]["targets"] == ["gateway:8000"]
     assert job["authorization"] == {
         "type": "Bearer",
-        "credentials_file": "/run/secrets/gateway_metrics_token",
+        "credentials_file": "/run/gateway/metrics_token",
     }
 
 
@@ -87,7 +87,7 @@ def test_promtool_accepts_the_prometheus_config(tmp_path: Path) -> None:
     token.write_text("t0ken")
     text = (MONITORING / "prometheus.yml").read_text()
     config = tmp_path / "prometheus.yml"
-    config.write_text(text.replace("/run/secrets/gateway_metrics_token", str(token)))
+    config.write_text(text.replace("/run/gateway/metrics_token", str(token)))
     result = subprocess.run(
         [promtool, "check", "config", str(config)], capture_output=True, text=True
     )
@@ -123,11 +123,12 @@ def test_grafana_has_no_default_admin_password() -> None:
     assert "./monitoring/grafana/provisioning:/etc/grafana/provisioning:ro" in mounts
 
 
-def test_prometheus_gets_the_metrics_token_as_a_secret_file() -> None:
-    compose = _compose()
-    assert compose["secrets"]["gateway_metrics_token"] == {"environment": "GATEWAY_METRICS_TOKEN"}
-    prometheus = compose["services"]["prometheus"]
-    assert {"source": "gateway_metrics_token", "target": "gateway_metrics_token"} in prometheus[
-        "secrets"
-    ]
+def test_prometheus_gets_the_metrics_token_as_the_file_its_config_reads() -> None:
+    prometheus = _compose()["services"]["prometheus"]
+    assert prometheus["environment"] == {"GATEWAY_METRICS_TOKEN": "${GATEWAY_METRICS_TOKEN:-}"}
+    shell, flag, script, program = prometheus["entrypoint"]
+    assert (shell, flag, program) == ("/bin/sh", "-c", "prometheus")
+    assert '> /run/gateway/metrics_token && exec prometheus "$$@"' in script
+    assert "/run/gateway:size=64k,mode=1777" in prometheus["tmpfs"]
     assert "./monitoring/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in prometheus["volumes"]
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]

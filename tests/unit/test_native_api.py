@@ -49,7 +49,7 @@ def test_chat_stream(client: ollama.Client, fake_ollama: FakeOllamaProcess) -> N
 
 
 def test_generate_and_embed(client: ollama.Client) -> None:
-    assert client.generate(model="gpt-oss:20b", prompt="hi").response.startswith("Fake answer")
+    assert (client.generate(model="gpt-oss:20b", prompt="hi").response or "").startswith("Fake")
     assert len(client.embed(model="gpt-oss:20b", input=["a", "b"]).embeddings) == 2
     legacy = httpx.post(
         f"{client._client.base_url}/api/embeddings",
@@ -214,6 +214,22 @@ def test_client_leaving_a_native_stream_cancels_ollama(
         timeout=10,
     ) as response:
         next(response.iter_lines())
+    deadline = time.monotonic() + 2
+    while not (cancelled := fake_ollama.cancelled()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [entry["path"] for entry in cancelled] == ["/api/chat"]
+
+
+def test_client_leaving_a_whole_native_answer_cancels_ollama(
+    gateway_url: str, gateway_api_key: str, fake_ollama: FakeOllamaProcess
+) -> None:
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{gateway_url}/api/chat",
+            json={"model": "fault-slow", "messages": HI, "stream": False},
+            headers=auth(gateway_api_key),
+            timeout=0.5,
+        )
     deadline = time.monotonic() + 2
     while not (cancelled := fake_ollama.cancelled()) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -67,10 +67,11 @@ def test_native_chat_tokens_reach_the_metrics(
 ) -> None:
     fake_ollama.configure(thinking_tokens=4, content_tokens=5)
     before = token_totals(gateway_url, "gpt-oss:20b")
-    reply = ollama_client(gateway_url, gateway_api_key).chat(
-        model="gpt-oss:20b", messages=[{"role": "user", "content": "hi"}], stream=stream
-    )
+    client = ollama_client(gateway_url, gateway_api_key)
+    messages = [{"role": "user", "content": "hi"}]
     if stream:
-        list(reply)  # type: ignore[arg-type]
+        list(client.chat(model="gpt-oss:20b", messages=messages, stream=True))
+    else:
+        client.chat(model="gpt-oss:20b", messages=messages)
     after = token_totals(gateway_url, "gpt-oss:20b")
     assert (after[0] - before[0], after[1] - before[1]) == (5, 9)

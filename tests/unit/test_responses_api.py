@@ -90,7 +90,7 @@ def test_small_max_output_tokens_gives_incomplete(client: openai.OpenAI) -> None
 def test_function_call_then_tool_result_round_trip(
     client: openai.OpenAI, fake_ollama: FakeOllamaProcess
 ) -> None:
-    question = {"role": "user", "content": "What is the weather in Paris? Use get_weather."}
+    question: Any = {"role": "user", "content": "What is the weather in Paris? Use get_weather."}
     first = client.responses.create(input=[question], tools=[WEATHER_TOOL])
     calls = [item for item in first.output if item.type == "function_call"]
     assert len(calls) == 1
@@ -106,7 +106,7 @@ def test_function_call_then_tool_result_round_trip(
 
     follow_up = [question, *(item.to_dict() for item in first.output)]
     follow_up.append({"type": "function_call_output", "call_id": call.call_id, "output": "18C"})
-    second = client.responses.create(input=follow_up, tools=[WEATHER_TOOL])  # type: ignore[arg-type]
+    second = client.responses.create(input=follow_up, tools=[WEATHER_TOOL])
     assert second.output_text.startswith("Fake answer using get_weather result: 18C")
     messages = last_chat_body(fake_ollama)["messages"]
     assert messages[-2]["tool_calls"][0]["function"]["arguments"] == {"city": "fake-city"}
@@ -122,7 +122,7 @@ def test_function_call_then_tool_result_round_trip(
 def test_json_schema_format_gives_matching_json(
     client: openai.OpenAI, fake_ollama: FakeOllamaProcess
 ) -> None:
-    schema = {
+    schema: Any = {
         "type": "object",
         "properties": {"city": {"type": "string"}, "temp": {"type": "integer"}},
         "required": ["city", "temp"],
@@ -203,7 +203,7 @@ def test_failure_mid_stream_ends_with_response_failed(client: openai.OpenAI) -> 
     with client.responses.create(model="fault-midstream-error", input="hi", stream=True) as s:
         events = list(s)
     assert events[-1].type == "response.failed"
-    failed = events[-1].response  # type: ignore[union-attr]
+    failed = events[-1].response
     assert failed.status == "failed"
     assert failed.error is not None
     assert "an error was encountered while running the model" in failed.error.message

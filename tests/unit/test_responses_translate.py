@@ -239,7 +239,10 @@ def test_store_false_is_accepted() -> None:
         ),
         ({"role": "robot", "content": "x"}, "input[0].role"),
         ({"type": "item_reference", "id": "msg_1"}, "input[0].type"),
-        ({"type": "function_call", "call_id": "c", "name": "f", "arguments": "[1]"}, "input[0]"),
+        (
+            {"type": "function_call", "call_id": "c", "name": "f", "arguments": "[1]"},
+            "input[0].arguments",
+        ),
         ({"type": "function_call", "call_id": "c", "arguments": "{}"}, "input[0].name"),
         ({"role": "user", "content": 3}, "input[0].content"),
     ],

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from starlette.requests import Request
 
+from gateway.access import authorize_model
 from gateway.context import RequestContext
 from gateway.generation import ChunkRenderer, Generation, Output, Piece
 from gateway.protocol import ChatCompletionRequest, GenerationRequest
@@ -65,6 +66,7 @@ class GenerationService(ABC, Generic[RequestT]):
         """
         public_name = request.model or self.settings.default_model
         model = self.settings.resolve_model(request.model)
+        authorize_model(self.ctx, model)
         self.ctx.model = model
         self.ctx.stream = request.stream
         generation = Generation(

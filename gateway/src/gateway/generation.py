@@ -205,14 +205,12 @@ class Generation:
             async with aclosing(chunks):
                 if (opening := renderer.opening()) is not None:
                     yield data_event(opening)
-                chunk = first
-                while True:
+                for event in renderer.deltas(self._take(output, first)):
+                    yield data_event(event)
+                async for chunk in chunks:  # to its end: the connection then goes back to the pool
+                    ctx.completion_tokens = output.produced
                     for event in renderer.deltas(self._take(output, chunk)):
                         yield data_event(event)
-                    if output.final is not None:
-                        break
-                    ctx.completion_tokens = output.produced
-                    chunk = await anext(chunks)
         except GatewayError as error:
             self._end(output, outcome_of(error))
             yield error_event(error)

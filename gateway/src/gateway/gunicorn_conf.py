@@ -63,7 +63,7 @@ def child_exit(server: Any, worker: Any) -> None:
     """Master, after a worker exited: drop its live gauges (in-flight requests, probe results)."""
     from prometheus_client import multiprocess  # after on_starting set the directory
 
-    multiprocess.mark_process_dead(worker.pid)
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def on_exit(server: Any) -> None:

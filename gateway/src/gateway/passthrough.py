@@ -23,8 +23,9 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.access import authorize_model
 from gateway.context import CLIENT_DISCONNECT, TIMEOUT, UPSTREAM_ERROR, RequestContext
+from gateway.deps import get_context, get_ollama
+from gateway.disconnect import until_disconnect
 from gateway.errors import InvalidRequest
-from gateway.upstream import OllamaClient
 
 NDJSON = "application/x-ndjson"
 KEPT_HEADERS = ("content-type", "content-encoding")
@@ -178,23 +179,23 @@ class RelayedResponse(StreamingResponse):
         )
 
 
-async def relay(
-    request: Request, ollama: OllamaClient, ctx: RequestContext, *, tap_usage: bool = False
-) -> RelayedResponse:
+async def relay(request: Request, *, tap_usage: bool = False) -> RelayedResponse:
     """Forward ``request`` to the same path on Ollama and answer with Ollama's response.
 
     A key limited to some models may only name those (403 ``model_not_allowed``); the body is
-    parsed for that check only, and only for such keys (unparsable: 400).
+    parsed for that check only, and only for such keys (unparsable: 400). A client that leaves
+    before Ollama's first byte cancels the upstream request (499).
     """
+    ollama, ctx = get_ollama(request), get_context(request)
     body = None if request.method in BODYLESS_METHODS else await request.body()
     if body and ctx.key_models is not None:
         for model in requested_models(body):
             authorize_model(ctx, model)
     started = perf_counter()
     owner = AsyncExitStack()
-    upstream = await owner.enter_async_context(
-        ollama.open(request.method, request.url.path, content=body, request_id=ctx.request_id)
-    )
+    opening = ollama.open(request.method, request.url.path, content=body, request_id=ctx.request_id)
+    # Ollama sends nothing before a ``stream: false`` answer is complete: watch the client.
+    upstream = await until_disconnect(request, ctx, owner.enter_async_context(opening))
     ctx.stream = upstream.headers.get("content-type", "").startswith(NDJSON)
     return RelayedResponse(
         upstream,

@@ -8,6 +8,9 @@ code never touches a metric: it fills the context (model, tokens, timings, outco
 
 from __future__ import annotations
 
+from typing import Any
+
+from prometheus_client.metrics import MetricWrapperBase
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import metrics
@@ -77,13 +80,22 @@ class RequestMetrics:
 
     def __init__(self, settings: Settings) -> None:
         self.labels = LabelPolicy(settings)
+        # Labelled children by (metric, label values): skips prometheus-client's labels()
+        # validation on the hot path. Bounded, like the label values themselves.
+        self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
+
+    def _child(self, metric: MetricWrapperBase, *values: str) -> Any:
+        child = self._children.get((metric, values))
+        if child is None:
+            child = self._children[(metric, values)] = metric.labels(*values)
+        return child
 
     def observe(self, ctx: RequestContext) -> None:
         """Update every metric the context has data for."""
         route = self.labels.route(ctx)
         method = self.labels.method(ctx)
-        metrics.HTTP_REQUESTS.labels(route, method, str(ctx.status)).inc()
-        metrics.HTTP_DURATION.labels(route, method).observe(ctx.elapsed())
+        self._child(metrics.HTTP_REQUESTS, route, method, str(ctx.status)).inc()
+        self._child(metrics.HTTP_DURATION, route, method).observe(ctx.elapsed())
         self._observe_failure(ctx)
         if ctx.model is not None or ctx.prompt_tokens is not None or route in GENERATION_ROUTES:
             self._observe_model_work(ctx, route)
@@ -92,34 +104,34 @@ class RequestMetrics:
         outcome = ctx.outcome
         if outcome == AUTH_FAILED:
             reason = ctx.auth_failure_reason or ctx.error_code or "unknown"
-            metrics.AUTH_FAILURES.labels(reason).inc()
+            self._child(metrics.AUTH_FAILURES, reason).inc()
         elif outcome == RATE_LIMITED:
             limit = ctx.limit_hit or ctx.error_code or "unknown"
-            metrics.RATE_LIMIT_REJECTIONS.labels(self.labels.key(ctx), limit).inc()
+            self._child(metrics.RATE_LIMIT_REJECTIONS, self.labels.key(ctx), limit).inc()
         elif outcome in (UPSTREAM_ERROR, TIMEOUT):
             kind = UPSTREAM_ERROR_KINDS.get(ctx.error_code or "", OTHER)
             if kind == OTHER and outcome == TIMEOUT:
                 kind = "timeout"
-            metrics.UPSTREAM_ERRORS.labels(kind).inc()
+            self._child(metrics.UPSTREAM_ERRORS, kind).inc()
 
     def _observe_model_work(self, ctx: RequestContext, route: str) -> None:
         model = self.labels.model(ctx.model)
         stream = "true" if ctx.stream else "false"
         if route in GENERATION_ROUTES and ctx.outcome != AUTH_FAILED:
-            metrics.GENERATIONS.labels(model, stream, ctx.outcome or OTHER).inc()
+            self._child(metrics.GENERATIONS, model, stream, ctx.outcome or OTHER).inc()
         if ctx.prompt_tokens or ctx.completion_tokens:
             key = self.labels.key(ctx)
-            metrics.PROMPT_TOKENS.labels(model, key).inc(ctx.prompt_tokens or 0)
-            metrics.COMPLETION_TOKENS.labels(model, key).inc(ctx.completion_tokens or 0)
+            self._child(metrics.PROMPT_TOKENS, model, key).inc(ctx.prompt_tokens or 0)
+            self._child(metrics.COMPLETION_TOKENS, model, key).inc(ctx.completion_tokens or 0)
         if ctx.first_token_seconds is not None:
-            metrics.TIME_TO_FIRST_TOKEN.labels(model, stream).observe(ctx.first_token_seconds)
+            self._child(metrics.TIME_TO_FIRST_TOKEN, model, stream).observe(ctx.first_token_seconds)
         if ctx.eval_duration_ns and ctx.completion_tokens:
             speed = ctx.completion_tokens / (ctx.eval_duration_ns / 1e9)
-            metrics.OUTPUT_TOKENS_PER_SECOND.labels(model).observe(speed)
+            self._child(metrics.OUTPUT_TOKENS_PER_SECOND, model).observe(speed)
         if ctx.load_duration_ns is not None:
-            metrics.MODEL_LOAD.labels(model).observe(ctx.load_duration_ns / 1e9)
+            self._child(metrics.MODEL_LOAD, model).observe(ctx.load_duration_ns / 1e9)
         if ctx.upstream_seconds is not None:
-            metrics.UPSTREAM_DURATION.labels(route, model).observe(ctx.upstream_seconds)
+            self._child(metrics.UPSTREAM_DURATION, route, model).observe(ctx.upstream_seconds)
 
 
 class MetricsMiddleware:

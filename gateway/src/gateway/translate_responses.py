@@ -150,7 +150,10 @@ class _Conversation:
         if not isinstance(name, str) or not name:
             raise InvalidRequest(f"'{where}.name' is required.", param=f"{where}.name")
         call: dict[str, Any] = {
-            "function": {"name": name, "arguments": _arguments(item.get("arguments"), where)}
+            "function": {
+                "name": name,
+                "arguments": _arguments(item.get("arguments"), f"{where}.arguments"),
+            }
         }
         if isinstance(call_id, str) and call_id:
             call["id"] = call_id

@@ -6,7 +6,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from gateway.deps import ContextDep, OllamaDep, SettingsDep
+from gateway.deps import get_context, get_ollama, get_settings
 from gateway.disconnect import until_disconnect
 from gateway.embeddings import EmbeddingsRequest, EmbeddingsService
 
@@ -14,14 +14,9 @@ router = APIRouter(tags=["embeddings"])
 
 
 @router.post("/v1/embeddings")
-async def create_embeddings(
-    body: EmbeddingsRequest,
-    request: Request,
-    settings: SettingsDep,
-    ollama: OllamaDep,
-    ctx: ContextDep,
-) -> Response:
+async def create_embeddings(body: EmbeddingsRequest, request: Request) -> Response:
     """Embed a string or a list of strings (float or base64 vectors, usage from Ollama)."""
-    service = EmbeddingsService(settings, ollama, ctx)
+    ctx = get_context(request)
+    service = EmbeddingsService(get_settings(request), get_ollama(request), ctx)
     result = await until_disconnect(request, ctx, service.create(body))
     return Response(orjson.dumps(result), media_type="application/json")

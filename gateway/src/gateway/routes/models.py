@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from gateway.catalog import ModelCatalog
-from gateway.deps import ContextDep, OllamaDep, SettingsDep
+from gateway.deps import get_context, get_ollama, get_settings
 
 router = APIRouter(tags=["models"])
 
 
-async def get_catalog(settings: SettingsDep, ollama: OllamaDep, ctx: ContextDep) -> ModelCatalog:
-    """The model catalog over this worker's Ollama client, as seen by this request's key."""
-    return ModelCatalog(settings, ollama, ctx)
+async def get_catalog(request: Request) -> ModelCatalog:
+    """The model catalog as seen by this request's key (async: no thread-pool hop)."""
+    return ModelCatalog(get_settings(request), get_ollama(request), get_context(request))
 
 
 CatalogDep = Annotated[ModelCatalog, Depends(get_catalog)]

@@ -7,10 +7,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gateway.access import require_admin
-from gateway.deps import ContextDep, OllamaDep
+from gateway.deps import get_context
 from gateway.passthrough import relay
-
-router = APIRouter(tags=["ollama"])
 
 GENERATION_ROUTES = ("/api/chat", "/api/generate")
 RELAYED_ROUTES: dict[str, list[str]] = {
@@ -32,25 +30,32 @@ MANAGEMENT_ROUTES: dict[str, list[str]] = {
 }
 
 
-async def relay_generation(request: Request, ollama: OllamaDep, ctx: ContextDep) -> Response:
+async def relay_generation(request: Request) -> Response:
     """``/api/chat`` and ``/api/generate``: relayed, with model and tokens taken for the logs."""
-    return await relay(request, ollama, ctx, tap_usage=True)
+    return await relay(request, tap_usage=True)
 
 
-async def relay_as_is(request: Request, ollama: OllamaDep, ctx: ContextDep) -> Response:
+async def relay_as_is(request: Request) -> Response:
     """Embeddings, ``show``, ``tags``, ``version`` and ``ps``: relayed unchanged."""
-    return await relay(request, ollama, ctx)
+    return await relay(request)
 
 
-async def relay_management(request: Request, ollama: OllamaDep, ctx: ContextDep) -> Response:
+async def relay_management(request: Request) -> Response:
     """Model management: relayed for admin keys only (403 ``admin_key_required`` otherwise)."""
-    require_admin(ctx, MANAGEMENT_ACTION)
-    return await relay(request, ollama, ctx)
+    require_admin(get_context(request), MANAGEMENT_ACTION)
+    return await relay(request)
 
 
-for _path in GENERATION_ROUTES:
-    router.add_api_route(_path, relay_generation, methods=["POST"])
-for _path, _methods in RELAYED_ROUTES.items():
-    router.add_api_route(_path, relay_as_is, methods=_methods)
-for _path, _methods in MANAGEMENT_ROUTES.items():
-    router.add_api_route(_path, relay_management, methods=_methods)
+def _routes() -> APIRouter:
+    """The router with every relayed path on the methods Ollama serves it with."""
+    routes = APIRouter(tags=["ollama"])
+    for path in GENERATION_ROUTES:
+        routes.add_api_route(path, relay_generation, methods=["POST"])
+    for path, methods in RELAYED_ROUTES.items():
+        routes.add_api_route(path, relay_as_is, methods=methods)
+    for path, methods in MANAGEMENT_ROUTES.items():
+        routes.add_api_route(path, relay_management, methods=methods)
+    return routes
+
+
+router = _routes()

@@ -6,7 +6,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from gateway.deps import ContextDep, OllamaDep, SettingsDep
+from gateway.deps import get_context, get_ollama, get_settings
 from gateway.protocol_responses import ResponsesRequest
 from gateway.responses_service import ResponsesService
 from gateway.sse import event_stream
@@ -15,15 +15,11 @@ router = APIRouter(tags=["responses"])
 
 
 @router.post("/v1/responses")
-async def create_response(
-    body: ResponsesRequest,
-    request: Request,
-    settings: SettingsDep,
-    ollama: OllamaDep,
-    ctx: ContextDep,
-) -> Response:
+async def create_response(body: ResponsesRequest, request: Request) -> Response:
     """Generate a response: one JSON object, or SSE events ending in ``response.completed``."""
-    service = ResponsesService(settings, ollama, ctx, request, body)
+    service = ResponsesService(
+        get_settings(request), get_ollama(request), get_context(request), request, body
+    )
     if body.stream:
         return event_stream(await service.stream())
     return Response(orjson.dumps(await service.create()), media_type="application/json")
