@@ -9,16 +9,31 @@ set -euo pipefail
 DOCKERD_LOG="${DOCKERD_LOG:-/var/log/gptoss-dockerd.log}"
 COMPOSE_PY_VERSION="${COMPOSE_PY_VERSION:-5.6.1.0}"
 
+# A dockerd killed without cleanup (e.g. at the end of a session) leaves its pid file behind, and a
+# new dockerd refuses to start while it exists.
+clear_stale_pid_file() {
+    local pid_file=/var/run/docker.pid pid
+    [[ -f $pid_file ]] || return 0
+    pid="$(<"$pid_file")"
+    if [[ -n $pid && "$(cat "/proc/$pid/comm" 2>/dev/null)" == dockerd ]]; then
+        die "dockerd (pid $pid) is running but does not answer \`docker info\`; see its log"
+    fi
+    log "docker engine: removing stale $pid_file (pid ${pid:-?} is gone)"
+    rm -f "$pid_file"
+}
+
 start_engine() {
     if docker info >/dev/null 2>&1; then
         log "docker engine: reusing the running daemon"
         return
     fi
     command -v dockerd >/dev/null || die "dockerd not found: run .ci/install-packages.sh first"
+    clear_stale_pid_file
     log "docker engine: starting dockerd (log: $DOCKERD_LOG)"
     nohup dockerd >"$DOCKERD_LOG" 2>&1 &
-    local waited=0
+    local daemon=$! waited=0
     until docker info >/dev/null 2>&1; do
+        kill -0 "$daemon" 2>/dev/null || die "dockerd exited; last log lines: $(tail -n 20 "$DOCKERD_LOG")"
         ((waited < 60)) || die "dockerd did not answer within 60s; last log lines: $(tail -n 20 "$DOCKERD_LOG")"
         sleep 1
         waited=$((waited + 1))

@@ -16,24 +16,31 @@ retry_max_seconds="${OLLAMA_PULL_RETRY_MAX_SECONDS:-300}"
 
 log() { printf '%s [entrypoint] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
 
-# Turn the CLI's redrawn progress bars into a few plain log lines: strip terminal escapes, split on
-# carriage returns, and print a layer's progress only every 10 percentage points.
+# Turn the CLI's redrawn progress display into a few plain log lines: strip terminal escapes, split
+# on carriage returns and newlines, print each status line once and a layer's progress every 10%.
 progress_filter() {
     awk 'BEGIN { RS = "[\r\n]" }
-    {
-        gsub("\033\\[[0-9;?]*[A-Za-z]", "")
-        sub(/[ \t]+$/, "")
-        if ($0 == "" || $0 == previous) next
-        if (match($0, /[0-9]+%/)) {
-            layer = substr($0, 1, RSTART - 1)
-            pct = substr($0, RSTART, RLENGTH - 1) + 0
-            if ((layer in shown) && pct < shown[layer] + 10 && pct != 100) next
-            if ((layer in shown) && pct == shown[layer]) next
+    function show(line,    layer, pct) {
+        sub(/^[ \t]+/, "", line)
+        sub(/[ \t]+$/, "", line)
+        if (line == "") return
+        if (match(line, /[0-9]+%/)) {
+            layer = substr(line, 1, RSTART - 1)
+            pct = substr(line, RSTART, RLENGTH - 1) + 0
+            if ((layer in shown) && (pct == shown[layer] || (pct < shown[layer] + 10 && pct != 100))) return
             shown[layer] = pct
+        } else {
+            if (line in seen) return
+            seen[line] = 1
         }
-        previous = $0
-        print "  " $0
+        print "  " line
         fflush()
+    }
+    {
+        # Cursor movements separate redrawn lines just like newlines do.
+        gsub("\033\\[[0-9;?]*[A-Za-z]", "\n")
+        n = split($0, lines, "\n")
+        for (i = 1; i <= n; i++) show(lines[i])
     }'
 }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -22,7 +24,13 @@ def test_chat_says_still_downloading_until_the_pull_ends(
         response = chat_request(ready_stack, stack_settings)
         return response if "still downloading" in response.text else None
 
+    def readiness_says_downloading() -> dict[str, Any] | None:
+        response = httpx.get(f"{ready_stack.base_url}/health/ready", timeout=10)
+        body: dict[str, Any] = response.json()
+        return body if response.status_code == 503 else None
+
     waiting = wait_until(downloading_503, timeout=30, what="the 'still downloading' answer")
+    readiness = wait_until(readiness_says_downloading, timeout=10, what="readiness to say so")
     done = wait_until(
         lambda: r if (r := chat_request(ready_stack, stack_settings)).status_code == 200 else None,
         timeout=60,
@@ -33,6 +41,7 @@ def test_chat_says_still_downloading_until_the_pull_ends(
     error = waiting.json()["error"]
     assert stack_settings.model in error["message"]
     assert "docker compose logs -f ollama" in error["message"]
+    assert readiness["components"]["model"]["status"] == "downloading"
     assert done.json()["choices"][0]["message"]["content"]
     ollama_logs = ready_stack.logs("ollama")
     assert "failed: " in ollama_logs, ollama_logs

@@ -36,9 +36,7 @@ def deployment() -> Iterator[openai.OpenAI]:
     base_url = os.environ.get("BASE_URL", "").rstrip("/")
     api_key = os.environ.get("API_KEY", "")
     if not base_url or not api_key:
-        pytest.skip(
-            "needs a real deployment: make smoke BASE_URL=http://host:8080 API_KEY=sk-..."
-        )
+        pytest.skip("needs a real deployment: make smoke BASE_URL=http://host:8080 API_KEY=sk-...")
     with openai.OpenAI(base_url=f"{base_url}/v1", api_key=api_key, timeout=600) as client:
         yield client
 

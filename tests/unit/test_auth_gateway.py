@@ -36,7 +36,8 @@ def assert_401(response: httpx.Response, needle: str) -> None:
     assert response.status_code == 401, response.text
     assert response.headers["www-authenticate"] == "Bearer"
     error = response.json()["error"]
-    assert error["code"] == "invalid_api_key" and error["type"] == "invalid_request_error"
+    assert error["code"] == "invalid_api_key"
+    assert error["type"] == "invalid_request_error"
     assert needle in error["message"]
 
 

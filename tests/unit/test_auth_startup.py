@@ -49,7 +49,8 @@ def test_auth_disabled_is_logged_loudly_every_start(caplog: pytest.LogCaptureFix
         build_guard(settings(auth_disabled=True))
         build_guard(settings(auth_disabled=True))
     loud = [r for r in caplog.records if "API KEYS ARE NOT CHECKED" in r.getMessage()]
-    assert len(loud) == 2 and all(r.levelno == logging.ERROR for r in loud)
+    assert len(loud) == 2
+    assert all(r.levelno == logging.ERROR for r in loud)
 
 
 def test_auth_disabled_serves_without_a_key_as_anonymous(
@@ -78,7 +79,8 @@ def test_empty_key_file_starts_with_a_warning(
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="gateway.guard"):
         guard = build_guard(settings(keys_file=tmp_path / "keys.json"))
-    assert guard.keys is not None and len(guard.keys) == 0
+    assert guard.keys is not None
+    assert len(guard.keys) == 0
     assert "every request gets 401" in caplog.text
 
 

@@ -34,9 +34,11 @@ def test_create_prints_the_key_once_and_stores_only_its_digest(
     keys_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     key = create(capsys, "--name", "alice")
-    assert key.startswith("sk-") and len(key) >= 40
+    assert key.startswith("sk-")
+    assert len(key) >= 40
     text = keys_file.read_text()
-    assert key not in text and digest_of(key) in text
+    assert key not in text
+    assert digest_of(key) in text
     assert stat.S_IMODE(keys_file.stat().st_mode) == 0o600
     assert KeyTable(path=keys_file).lookup(key) is not None
 
@@ -57,7 +59,8 @@ def test_create_stores_limits_models_admin_and_expiry(
     (record,) = read_key_file(keys_file).keys
     assert (record.rpm, record.tpm, record.max_concurrent) == (30, 5000, 2)
     assert record.models == ["gpt-oss:20b", "qwen3"]
-    assert record.admin and record.enabled
+    assert record.admin
+    assert record.enabled
     assert record.expires is not None
     assert abs(record.expires - datetime.now(UTC) - timedelta(days=30)) < timedelta(minutes=1)
 
@@ -102,9 +105,12 @@ def test_list_shows_keys_without_secrets(
     table = capsys.readouterr().out
     lines = table.splitlines()
     assert lines[0].split()[:3] == ["ID", "NAME", "STATUS"]
-    assert "alice" in lines[1] and "none" in lines[1]  # rpm 0: no limit
-    assert "bob" in lines[2] and "qwen3" in lines[2]
-    assert alice not in table and digest_of(alice) not in table
+    assert "alice" in lines[1]
+    assert "none" in lines[1]
+    assert "bob" in lines[2]
+    assert "qwen3" in lines[2]
+    assert alice not in table
+    assert digest_of(alice) not in table
 
     assert main(["keys", "list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -119,7 +125,8 @@ def test_revoke_by_name_disables_the_key(
     key = create(capsys, "--name", "alice")
     assert main(["keys", "revoke", "alice"]) == 0
     found = KeyTable(path=keys_file).lookup(key)
-    assert found is not None and not found.enabled
+    assert found is not None
+    assert not found.enabled
     main(["keys", "list"])
     assert "revoked" in capsys.readouterr().out
 
@@ -132,11 +139,15 @@ def test_rotate_by_id_replaces_the_secret_and_keeps_the_limits(
     assert main(["keys", "revoke", record.id]) == 0
     assert main(["keys", "rotate", record.id]) == 0
     new = capsys.readouterr().out.strip()
-    assert new.startswith("sk-") and new != old
+    assert new.startswith("sk-")
+    assert new != old
     table = KeyTable(path=keys_file)
     assert table.lookup(old) is None
     rotated = table.lookup(new)
-    assert rotated is not None and rotated.enabled and rotated.rpm == 7 and rotated.id == record.id
+    assert rotated is not None
+    assert rotated.enabled
+    assert rotated.rpm == 7
+    assert rotated.id == record.id
 
 
 def test_unknown_key_is_reported(keys_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from functools import partial
 from pathlib import Path
 
 import pytest
 
-import gateway.keytable
 from gateway.access import normalise_model
 from gateway.keys import KeyStoreError
 from gateway.keytable import KeyTable, split_plain_keys
@@ -33,18 +34,18 @@ def test_every_stored_digest_is_compared_even_after_a_match(
     write_keys(path, *(key_record(f"sk-file-{i}", f"k{i}") for i in range(5)))
     table = KeyTable(plain_keys=["sk-env-a", "sk-env-b"], path=path)
     calls: list[tuple[bytes, bytes]] = []
-    real = gateway.keytable.compare_digest
 
     def spy(a: bytes, b: bytes) -> bool:
         calls.append((a, b))
-        return real(a, b)
+        return secrets.compare_digest(a, b)
 
-    monkeypatch.setattr(gateway.keytable, "compare_digest", spy)
+    monkeypatch.setattr("gateway.keytable.compare_digest", spy)
     assert table.lookup("sk-wrong") is None
     assert len(calls) == 7, "a wrong key is compared with every stored digest"
     calls.clear()
     first = table.lookup("sk-file-0")
-    assert first is not None and first.name == "k0"
+    assert first is not None
+    assert first.name == "k0"
     assert len(calls) == 7, "no early exit after the first (matching) digest"
     assert all(len(a) == len(b) == 32 for a, b in calls), "digests, never raw keys, are compared"
 
@@ -53,9 +54,14 @@ def test_plain_keys_get_stable_non_secret_ids() -> None:
     assert split_plain_keys(" sk-a, ,sk-b ,") == ["sk-a", "sk-b"]
     table = KeyTable(plain_keys=["sk-a", "sk-b"])
     a, b = table.lookup("sk-a"), table.lookup("sk-b")
-    assert a is not None and b is not None
-    assert a.id.startswith("env-") and a.id != b.id and "sk-a" not in a.id
-    assert a.name == a.id and not a.admin and a.models is None
+    assert a is not None
+    assert b is not None
+    assert a.id.startswith("env-")
+    assert a.id != b.id
+    assert "sk-a" not in a.id
+    assert a.name == a.id
+    assert not a.admin
+    assert a.models is None
     assert KeyTable(plain_keys=["sk-a"]).lookup("sk-a") == a, "same key, same id (same bucket)"
 
 
@@ -95,14 +101,14 @@ def test_edits_are_seen_after_the_reload_interval_without_a_stat_per_request(
     write_keys(path, key_record("sk-old", "old"))
     clock = FakeClock()
     table = KeyTable(path=path, reload_seconds=1.0, clock=clock)
-    stats: list[object] = []
-    real_stat = gateway.keytable.os.stat
+    stats: list[Path] = []
+    real_stat = os.stat
 
-    def counting_stat(target: object) -> object:
+    def counting_stat(target: Path) -> os.stat_result:
         stats.append(target)
-        return real_stat(target)  # type: ignore[call-overload]
+        return real_stat(target)
 
-    monkeypatch.setattr(gateway.keytable.os, "stat", counting_stat)
+    monkeypatch.setattr("gateway.keytable.os.stat", counting_stat)
     write_keys(path, key_record("sk-new", "new"))
     for _ in range(50):
         assert table.lookup("sk-old") is not None, "within the interval the table stands"
@@ -119,7 +125,7 @@ def test_unchanged_file_is_not_re_read(tmp_path: Path, monkeypatch: pytest.Monke
     clock = FakeClock()
     table = KeyTable(path=path, clock=clock)
     reads: list[Path] = []
-    monkeypatch.setattr(gateway.keytable, "read_key_file", lambda p: reads.append(p))
+    monkeypatch.setattr("gateway.keytable.read_key_file", reads.append)
     clock.now += 5
     assert table.lookup("sk-1") is not None
     assert reads == []
@@ -139,7 +145,8 @@ def test_broken_edit_keeps_the_previous_keys_and_is_logged(
     assert "previous keys stay in force" in caplog.text
     write_keys(path, key_record("sk-2", "two"))
     clock.now += 2
-    assert table.lookup("sk-2") is not None and table.lookup("sk-1") is None
+    assert table.lookup("sk-2") is not None
+    assert table.lookup("sk-1") is None
 
 
 def test_deleted_file_means_no_file_keys(tmp_path: Path) -> None:

@@ -60,3 +60,40 @@ def test_label_values_stay_bounded(gateway_url: str) -> None:
     generations = {"model": "other", "outcome": "invalid_request"}
     name = "gateway_generations_total"
     assert after.value(name, **generations) - before.value(name, **generations) == 1
+
+
+def _chat(url: str, model: str, stream: bool) -> httpx.Response:
+    body = {"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
+    return httpx.post(f"{url}/v1/chat/completions", json=body, headers=AUTH, timeout=30)
+
+
+def test_upstream_failures_are_counted_by_kind(gateway_url: str) -> None:
+    before = scrape(gateway_url)
+    assert _chat(gateway_url, "fault-busy", stream=False).status_code == 503
+    dropped = _chat(gateway_url, "fault-drop", stream=True)
+    assert dropped.status_code == 200
+    assert '"error"' in dropped.text  # the stream ended with an error event
+    after = scrape(gateway_url)
+
+    def added(name: str, **labels: str) -> float:
+        return after.value(name, **labels) - before.value(name, **labels)
+
+    assert added("gateway_upstream_errors_total", kind="busy") == 1
+    assert added("gateway_upstream_errors_total", kind="bad_response") == 1
+    failed = {"model": "other", "outcome": "upstream_error"}
+    assert added("gateway_generations_total", **failed, stream="false") == 1
+    assert added("gateway_generations_total", **failed, stream="true") == 1
+
+
+def test_requests_refused_before_routing_keep_their_route_and_reason(gateway_url: str) -> None:
+    before = scrape(gateway_url)
+    body = {"model": "gpt-oss:20b", "messages": [{"role": "user", "content": "hi"}]}
+    refused = httpx.post(f"{gateway_url}/v1/chat/completions", json=body, timeout=10)
+    assert refused.status_code == 401
+    after = scrape(gateway_url)
+    labels = {"route": "/v1/chat/completions", "method": "POST", "status": "401"}
+    name = "gateway_http_requests_total"
+    assert after.value(name, **labels) - before.value(name, **labels) == 1
+    name = "gateway_auth_failures_total"
+    assert after.value(name) - before.value(name) == 1
+    assert after.value("gateway_generations_total", outcome="auth_failed") == 0

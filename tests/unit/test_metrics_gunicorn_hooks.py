@@ -49,7 +49,8 @@ def test_on_starting_creates_a_missing_configured_directory(
 def test_without_a_directory_a_temporary_one_is_made_and_removed_on_exit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(ENV, raising=False)
+    monkeypatch.setenv(ENV, "placeholder")  # so that the variable is removed again afterwards
+    monkeypatch.delenv(ENV)
     server = SimpleNamespace()
     gunicorn_conf.on_starting(server)
     directory = Path(os.environ[ENV])

@@ -1,11 +1,15 @@
-"""Native generations report model and tokens: the final-line tap, and the metrics it feeds."""
+"""Native generations report model and tokens: the final-line tap, and the metrics it feeds.
+
+The test gateways run in this process, so their counters are read from the default registry.
+"""
 
 from __future__ import annotations
 
-import httpx
+import time
+
 import orjson
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client import REGISTRY
 
 from fake_ollama.testing import FakeOllamaProcess
 from gateway.passthrough import FinalLineTap
@@ -47,11 +51,10 @@ def test_escaped_marker_in_text_and_unfinished_streams_give_nothing() -> None:
     assert tapped([b'{"done":true, broken\n']) is None
 
 
-def token_totals(gateway_url: str, model: str) -> tuple[float, float]:
-    """(prompt, completion) token counters of ``model`` on the gateway's /metrics."""
-    text = httpx.get(f"{gateway_url}/metrics", timeout=5).text
+def token_totals(model: str) -> tuple[float, float]:
+    """(prompt, completion) token counters of ``model``, all keys (the test gateways run here)."""
     totals = {"gateway_prompt_tokens": 0.0, "gateway_completion_tokens": 0.0}
-    for family in text_string_to_metric_families(text):
+    for family in REGISTRY.collect():
         if family.name in totals:
             totals[family.name] += sum(
                 s.value
@@ -66,12 +69,19 @@ def test_native_chat_tokens_reach_the_metrics(
     gateway_url: str, gateway_api_key: str, fake_ollama: FakeOllamaProcess, stream: bool
 ) -> None:
     fake_ollama.configure(thinking_tokens=4, content_tokens=5)
-    before = token_totals(gateway_url, "gpt-oss:20b")
+    before = token_totals("gpt-oss:20b")
     client = ollama_client(gateway_url, gateway_api_key)
     messages = [{"role": "user", "content": "hi"}]
     if stream:
         list(client.chat(model="gpt-oss:20b", messages=messages, stream=True))
     else:
         client.chat(model="gpt-oss:20b", messages=messages)
-    after = token_totals(gateway_url, "gpt-oss:20b")
-    assert (after[0] - before[0], after[1] - before[1]) == (5, 9)
+    # The metrics are recorded when the request is over, just after the client has the answer.
+    deadline = time.monotonic() + 2
+    while True:
+        after = token_totals("gpt-oss:20b")
+        delta = (after[0] - before[0], after[1] - before[1])
+        if any(delta) or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    assert delta == (5, 9)

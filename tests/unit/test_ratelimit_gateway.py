@@ -78,7 +78,8 @@ def test_request_limit_429_is_openai_shaped(start: Callable[..., str]) -> None:
     assert refused.headers["x-ratelimit-remaining-requests"] == "0"
     error = refused.json()["error"]
     assert (error["type"], error["code"]) == ("requests", "rate_limit_exceeded")
-    assert "requests per minute" in error["message"] and "try again in" in error["message"]
+    assert "requests per minute" in error["message"]
+    assert "try again in" in error["message"]
     client = openai.OpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
     with pytest.raises(openai.RateLimitError):
         client.models.list()
@@ -113,10 +114,8 @@ def test_a_stream_the_client_dropped_is_charged_what_was_generated(
         httpx.Client(timeout=30) as client,
         client.stream("POST", f"{url}/v1/chat/completions", headers=bearer(KEY), json=body) as r,
     ):
-        chunks = 0
-        for _ in r.iter_lines():
-            chunks += 1
-            if chunks >= 20:
+        for count, _ in enumerate(r.iter_lines(), start=1):
+            if count >= 20:
                 break
     charged = 0
     deadline = time.monotonic() + 10
@@ -145,7 +144,8 @@ def test_concurrency_cap_refuses_then_frees_the_slot(
         assert refused.headers["retry-after"] == "1"
     finally:
         worker.join(timeout=30)
-    assert slow and slow[0].status_code == 200
+    assert slow
+    assert slow[0].status_code == 200
     assert get_models(url).status_code == 200, "the slot is free once the answer is complete"
 
 

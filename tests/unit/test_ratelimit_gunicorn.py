@@ -79,7 +79,7 @@ class Deployment:
         served: dict[int, float] = {}
         for path in self.metrics_dir.glob("counter_*.db"):
             pid = int(path.stem.split("_")[1])
-            for metric in MultiProcessCollector.merge([str(path)]):
+            for metric in MultiProcessCollector.merge([str(path)]):  # type: ignore[no-untyped-call]
                 if metric.name == "gateway_http_requests":
                     served[pid] = sum(s.value for s in metric.samples if s.name.endswith("_total"))
         return served

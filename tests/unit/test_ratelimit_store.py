@@ -71,9 +71,12 @@ async def test_requests_window_admits_exactly_rpm(store: RateLimitStore) -> None
     assert [a.requests.remaining for a in admitted if a.requests] == [2, 1, 0]
     assert all(a.requests and 59 < a.requests.reset <= 60 for a in admitted)
     refused = await store.admit(key, quota, None)
-    assert refused.refused == REQUESTS and refused.ticket is None
+    assert refused.refused == REQUESTS
+    assert refused.ticket is None
     assert 59 < refused.retry_after <= 60
-    assert refused.requests == Window(3, 0, pytest.approx(refused.retry_after, abs=0.05))
+    assert refused.requests is not None
+    assert (refused.requests.limit, refused.requests.remaining) == (3, 0)
+    assert refused.requests.reset == pytest.approx(refused.retry_after, abs=0.05)
     other = await store.admit(new_key(), quota, None)
     assert other.refused is None, "each key has its own window"
 
@@ -93,22 +96,27 @@ async def test_tokens_are_charged_after_and_checked_before(store: RateLimitStore
     key, quota = new_key(), Quota(rpm=0, tpm=100, max_concurrent=0)
     first = await store.admit(key, quota, None)
     assert first.tokens == Window(100, 100, 0.0), "no tokens used: nothing to wait for"
-    assert first.ticket is not None and needs_settling(first.ticket)
+    assert first.ticket is not None
+    assert needs_settling(first.ticket)
     await store.settle(first.ticket, 60)
     second = await store.admit(key, quota, None)
-    assert second.tokens is not None and second.tokens.remaining == 40
+    assert second.tokens is not None
+    assert second.tokens.remaining == 40
     assert 59 < second.tokens.reset <= 60
     assert second.ticket is not None
     await store.settle(second.ticket, 70)  # charged in full even beyond the limit
     third = await store.admit(key, quota, None)
-    assert third.refused == TOKENS and third.tokens == Window(100, 0, third.retry_after)
+    assert third.refused == TOKENS
+    assert third.tokens == Window(100, 0, third.retry_after)
     assert 59 < third.retry_after <= 60
 
 
 async def test_concurrency_cap_and_release(store: RateLimitStore) -> None:
     key, quota = new_key(), Quota(rpm=0, tpm=0, max_concurrent=2)
     a, b = [await store.admit(key, quota, None) for _ in range(2)]
-    assert a.ticket is not None and b.ticket is not None and a.ticket.slot != b.ticket.slot
+    assert a.ticket is not None
+    assert b.ticket is not None
+    assert a.ticket.slot != b.ticket.slot
     third = await store.admit(key, quota, None)
     assert (third.refused, third.retry_after) == (CONCURRENCY, 1.0)
     await store.settle(a.ticket, 0)
@@ -118,7 +126,8 @@ async def test_concurrency_cap_and_release(store: RateLimitStore) -> None:
 async def test_no_limits_means_nothing_to_count_or_settle(store: RateLimitStore) -> None:
     admission = await store.admit(new_key(), Quota(0, 0, 0), None)
     assert (admission.refused, admission.requests, admission.tokens) == (None, None, None)
-    assert admission.ticket is not None and not needs_settling(admission.ticket)
+    assert admission.ticket is not None
+    assert not needs_settling(admission.ticket)
     assert openai_headers(admission) == []
 
 
@@ -127,7 +136,8 @@ async def test_failed_auth_blocks_the_ip_after_the_limit(store: RateLimitStore) 
     assert [await store.record_auth_failure(ip) for _ in range(3)] == [None, None, None]
     assert (await store.admit(new_key(), quota, ip)).refused == AUTH_FAILURES
     blocked_for = await store.record_auth_failure(ip)
-    assert blocked_for is not None and 0 < blocked_for <= 1
+    assert blocked_for is not None
+    assert 0 < blocked_for <= 1
     assert (await store.admit(new_key(), quota, new_ip())).refused is None, "other IPs pass"
     await asyncio.sleep(1.1)
     assert (await store.admit(new_key(), quota, ip)).refused is None, "the block ends"
@@ -173,8 +183,10 @@ async def test_redis_outage_fails_fast_and_recovers_by_itself() -> None:
                 admission = await store.admit(key, quota, None)
             except StoreUnavailable:
                 await asyncio.sleep(0.1)
-        assert admission is not None and admission.refused is None
-        assert admission.requests is not None and admission.requests.remaining == 4
+        assert admission is not None
+        assert admission.refused is None
+        assert admission.requests is not None
+        assert admission.requests.remaining == 4
     finally:
         await store.aclose()
         server.close()

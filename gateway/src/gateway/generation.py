@@ -140,6 +140,7 @@ class Generation:
         """Add one Ollama object to ``output`` (noting the first token's arrival)."""
         piece = self.read(chunk)
         output.add(piece)
+        self.ctx.completion_tokens = output.produced  # kept current for a client that leaves
         if output.produced == 1:
             self.ctx.mark_first_token()
         if chunk.get("done"):
@@ -187,6 +188,9 @@ class Generation:
             await chunks.aclose()
             self._end(Output(), outcome_of(error))
             raise
+        # Until the stream reaches an end, a departed client is the outcome: Starlette cancels
+        # the iterator (or drops it, when the disconnect came during a send or before the start).
+        self.ctx.outcome = CLIENT_DISCONNECT
         return self._events(first, chunks, renderer, include_usage)
 
     async def _events(
@@ -196,11 +200,7 @@ class Generation:
         renderer: ChunkRenderer,
         include_usage: bool,
     ) -> AsyncIterator[bytes]:
-        ctx = self.ctx
         output = Output()
-        # Until the stream reaches an end, a departed client is the outcome: Starlette cancels
-        # this iterator (or drops it, if the disconnect came while it waited on a send).
-        ctx.outcome = CLIENT_DISCONNECT
         try:
             async with aclosing(chunks):
                 if (opening := renderer.opening()) is not None:
@@ -208,10 +208,10 @@ class Generation:
                 for event in renderer.deltas(self._take(output, first)):
                     yield data_event(event)
                 async for chunk in chunks:  # to its end: the connection then goes back to the pool
-                    ctx.completion_tokens = output.produced
                     for event in renderer.deltas(self._take(output, chunk)):
                         yield data_event(event)
         except GatewayError as error:
+            self.ctx.error_code = error.code
             self._end(output, outcome_of(error))
             yield error_event(error)
             return

@@ -2,12 +2,12 @@
 
 The OpenAI API (``/v1/...``) and Ollama's native API (``/api/...``) need a key, sent as
 ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; ``/health/live``, ``/health/ready`` and
-``/metrics`` (which has its own token) are open. Per request: the key is looked up in the worker's in-memory table
-(:mod:`gateway.keytable`), then one store call (:mod:`gateway.ratelimit`) checks the client IP's
-failed-auth block and the key's requests, tokens and concurrency limits and counts the request.
-``/v1`` responses carry OpenAI's ``x-ratelimit-*`` headers. Just before the last byte of the
-response (or when the client went away) the request's real token usage is charged and its
-concurrency slot freed.
+``/metrics`` (which has its own token) are open. Per request: the key is looked up in the
+worker's in-memory table (:mod:`gateway.keytable`), then one store call (:mod:`gateway.ratelimit`)
+checks the client IP's failed-auth block and the key's requests, tokens and concurrency limits
+and counts the request. ``/v1`` responses carry OpenAI's ``x-ratelimit-*`` headers. Just before
+the last byte of the response (or when the client went away) the request's real token usage is
+charged and its concurrency slot freed.
 
 Failed-auth limiter: each *wrong* key (not a missing, expired or revoked one, which reveal
 nothing to a guesser) counts against the client IP. Past ``GATEWAY_AUTH_FAILURE_LIMIT`` failures

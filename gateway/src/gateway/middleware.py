@@ -38,7 +38,8 @@ def _client_ip(scope: Scope) -> str | None:
     return str(client[0]) if client else None
 
 
-def _route_template(scope: Scope) -> str | None:
+def route_template(scope: Scope) -> str | None:
+    """The template of the route the router matched (None before routing or when none did)."""
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else None
@@ -78,7 +79,7 @@ class RequestContextMiddleware:
             ctx.outcome = ctx.outcome or ERROR
             raise
         finally:
-            ctx.route = _route_template(scope)
+            ctx.route = route_template(scope)
             if ctx.outcome is None:
                 ctx.outcome = outcome_for_status(ctx.status)
             if ctx.status == 0 and ctx.outcome == CLIENT_DISCONNECT:

@@ -173,6 +173,7 @@ class RelayedResponse(StreamingResponse):
                 "middle of the answer. Retry, or raise GATEWAY_CHUNK_TIMEOUT."
             )
         self._ctx.outcome = UPSTREAM_ERROR
+        self._ctx.error_code = "upstream_error"  # metrics: gateway_upstream_errors{kind}
         return error_line(
             f"gateway: the connection to Ollama broke in the middle of the answer "
             f"({type(exc).__name__}). Retry the request."

@@ -8,10 +8,12 @@ code never touches a metric: it fills the context (model, tokens, timings, outco
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client.metrics import MetricWrapperBase
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import metrics
 from gateway.context import (
@@ -21,7 +23,9 @@ from gateway.context import (
     UPSTREAM_ERROR,
     RequestContext,
     context_of,
+    outcome_for_status,
 )
+from gateway.middleware import route_template
 from gateway.settings import Settings
 
 UNMATCHED = "unmatched"
@@ -134,16 +138,59 @@ class RequestMetrics:
             self._child(metrics.UPSTREAM_DURATION, route, model).observe(ctx.upstream_seconds)
 
 
-class MetricsMiddleware:
-    """Pure-ASGI: counts in-flight requests and records each request's metrics at its end.
+def leaf_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """The routes that carry a path template, looking into included routers.
 
-    Must sit outside :class:`gateway.middleware.RequestContextMiddleware` so that the context
-    is complete (status, route, outcome) when it is read.
+    Recent FastAPI versions wrap each included router (``original_router``); older ones list
+    its routes directly. Routers included with a prefix are not matched (their requests are
+    labelled ``unmatched``, still a bounded value).
+    """
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from leaf_routes(inner.routes)
+        elif isinstance(getattr(route, "path", None), str):
+            yield route
+
+
+def matching_route(routes: Iterable[Any], scope: Scope) -> str | None:
+    """The template of the route that ``scope`` would reach (None when there is none)."""
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            return str(route.path)
+    return None
+
+
+class MetricsMiddleware:
+    """Pure-ASGI: counts in-flight requests and records each request's metrics once.
+
+    The record is made just before the last body message goes out, so a scrape that follows a
+    response always includes it, or when the call ends without a complete response (an error,
+    a departed client). Sits outside :class:`gateway.middleware.RequestContextMiddleware`, which
+    has set the status by then; route and outcome are derived the way that middleware does.
     """
 
     def __init__(self, app: ASGIApp, recorder: RequestMetrics) -> None:
         self.app = app
         self.recorder = recorder
+        self._leaf_routes: list[Any] | None = None
+
+    def _routes(self, scope: Scope) -> list[Any]:
+        if self._leaf_routes is None:
+            router = getattr(scope.get("app"), "router", None)
+            self._leaf_routes = list(leaf_routes(getattr(router, "routes", ())))
+        return self._leaf_routes
+
+    def _observe(self, scope: Scope) -> None:
+        ctx = context_of(scope)
+        if ctx is None:
+            return
+        if ctx.route is None:  # not finalised yet, or refused before routing (401, 429...)
+            ctx.route = route_template(scope) or matching_route(self._routes(scope), scope)
+        if ctx.outcome is None:
+            ctx.outcome = outcome_for_status(ctx.status)
+        self.recorder.observe(ctx)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI call; HTTP requests are counted."""
@@ -153,11 +200,22 @@ class MetricsMiddleware:
         tracked = scope["path"] != METRICS_PATH
         if tracked:
             metrics.IN_FLIGHT.inc()
+        pending = True
+
+        def finish() -> None:
+            nonlocal pending
+            if pending:
+                pending = False
+                if tracked:
+                    metrics.IN_FLIGHT.dec()
+                self._observe(scope)
+
+        async def send_recording_before_the_end(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                finish()
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_recording_before_the_end)
         finally:
-            if tracked:
-                metrics.IN_FLIGHT.dec()
-            ctx = context_of(scope)
-            if ctx is not None:
-                self.recorder.observe(ctx)
+            finish()

@@ -126,6 +126,7 @@ class ResponsesService:
                     ctx.completion_tokens = builder.produced
                     chunk = await anext(chunks)
         except GatewayError as error:
+            self.ctx.error_code = error.code
             self._end(builder, outcome_of(error))
             yield builder.fail(error)
             return

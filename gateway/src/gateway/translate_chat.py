@@ -211,14 +211,19 @@ class ChatChunks:
         self.created = created if created is not None else int(time.time())
         self._calls = 0
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    def _envelope(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "id": self.completion_id,
             "object": CHUNK_OBJECT,
             "created": self.created,
             "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            "choices": choices,
         }
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return self._envelope(
+            [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+        )
 
     def opening(self) -> dict[str, Any] | None:
         """The first chunk: the assistant role with empty content."""
@@ -245,11 +250,6 @@ class ChatChunks:
 
     def usage(self, output: Output) -> dict[str, Any]:
         """The usage chunk sent when ``stream_options.include_usage``: ``choices`` is empty."""
-        return {
-            "id": self.completion_id,
-            "object": CHUNK_OBJECT,
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            "usage": usage(output),
-        }
+        chunk = self._envelope([])
+        chunk["usage"] = usage(output)
+        return chunk
