@@ -63,7 +63,8 @@ def gateway_factory(fake_ollama: FakeOllamaProcess) -> Iterator[Callable[..., st
     with ExitStack() as stack:
 
         def start(**overrides: Any) -> str:
-            settings = gateway_settings(fake_ollama.url, **overrides)
+            ollama_url = overrides.pop("ollama_url", fake_ollama.url)
+            settings = gateway_settings(ollama_url, **overrides)
             return stack.enter_context(running_gateway(**settings))
 
         yield start

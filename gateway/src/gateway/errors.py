@@ -169,10 +169,25 @@ class UpstreamTimeout(GatewayError):
     default_code = "upstream_timeout"
 
 
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none", "null"})
+
+
 def _validation_param(error: Mapping[str, Any]) -> str | None:
-    """Dotted name of the offending field (``messages.0.role``), without the ``body`` prefix."""
-    loc = [str(part) for part in error.get("loc", ()) if part != "body"]
+    """Dotted name of the offending field (``messages.0.role``), without the ``body`` prefix.
+
+    pydantic adds the member type of a union to the location (``stop.str``,
+    ``stop.list[str]``); those tags are not parameter names and are dropped.
+    """
+    loc = [
+        str(part)
+        for part in error.get("loc", ())
+        if part != "body" and not (isinstance(part, str) and _is_type_tag(part))
+    ]
     return ".".join(loc) or None
+
+
+def _is_type_tag(part: str) -> bool:
+    return part in _TYPE_TAGS or "[" in part or part.startswith(("function-", "tagged-union"))
 
 
 def validation_error(exc: RequestValidationError) -> InvalidRequest:
