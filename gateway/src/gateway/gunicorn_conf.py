@@ -37,6 +37,8 @@ max_requests = _int("GUNICORN_MAX_REQUESTS", 20000)
 max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 2000)
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = None  # the gateway writes its own structured access log
+# gunicorn's control socket wants a writable home; the container's root filesystem is read-only.
+control_socket_disable = True
 logconfig_dict = logging_config(os.environ.get("GATEWAY_LOG_LEVEL", "INFO").upper())
 
 
