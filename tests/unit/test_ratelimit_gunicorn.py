@@ -103,6 +103,7 @@ def start_gunicorn(
                 "GATEWAY_RATELIMIT_STORAGE": redis_server.url,
                 "GUNICORN_GRACEFUL_TIMEOUT": "5",
                 "GATEWAY_AUTH_FAILURE_LIMIT": "1000",  # these tests send unknown keys on purpose
+                "GATEWAY_RATELIMIT_TIMEOUT": "2",  # a busy machine must not look like an outage
                 "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
                 **env,
             }
@@ -110,6 +111,11 @@ def start_gunicorn(
             return Deployment(server, metrics_dir)
 
         yield start
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fake(fake_ollama: FakeOllamaProcess) -> None:
+    """Every test starts with the fake Ollama's default behaviour (no leftover knobs)."""
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +138,7 @@ def statuses(responses: list[httpx.Response]) -> Counter[int]:
 def test_a_limit_of_n_admits_exactly_n_across_four_workers(gunicorn: Deployment) -> None:
     before = gunicorn.served_by_worker()
     responses = burst(gunicorn.url, secret("exact"), 75)
-    assert statuses(responses) == {200: 25, 429: 50}
+    assert statuses(responses) == {200: 25, 429: 50}, gunicorn.server.log()[-3000:]
     refused = next(r for r in responses if r.status_code == 429)
     assert refused.json()["error"]["type"] == "requests"
     remaining = sorted(int(r.headers["x-ratelimit-remaining-requests"]) for r in responses)
@@ -158,6 +164,16 @@ def test_tokens_charged_in_one_worker_count_in_all(gunicorn: Deployment, keys_fi
         for _ in range(12)
     }
     assert seen == {str(100_000 - used)}
+
+
+def test_one_request_at_a_time_never_trips_a_concurrency_cap_of_one(
+    gunicorn: Deployment, keys_file: Path
+) -> None:
+    add_keys(keys_file, key_record(secret("serial"), "serial", rpm=0, tpm=0, max_concurrent=1))
+    answers = [fresh_get(gunicorn.url, "/v1/models", secret("serial")) for _ in range(30)]
+    with httpx.Client(base_url=gunicorn.url, headers=bearer(secret("serial"))) as client:
+        answers += [client.get("/v1/models") for _ in range(60)]
+    assert statuses(answers) == {200: 90}, "a finished request's slot is free for the next one"
 
 
 def test_key_file_edits_reach_every_worker_within_seconds(

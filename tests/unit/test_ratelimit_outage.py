@@ -41,6 +41,7 @@ def start(
             keys_file=path,
             ratelimit_storage=redis_server.url,
             auth_failure_limit=5,
+            ratelimit_timeout=2.0,  # a busy machine must not look like an outage
             **settings,
         )
 

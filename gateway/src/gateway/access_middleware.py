@@ -2,12 +2,14 @@
 
 Written against the raw ASGI interface (never ``BaseHTTPMiddleware``): it adds a few
 microseconds plus the store round trip(s) of :class:`gateway.guard.Guard`, and never hides a
-client disconnect from the handlers. A response's token usage is charged just before its last
-body message goes out (so that a client's next request already sees it); when no last message
-goes out (the client went away, the app failed) it is charged when the app returns.
+client disconnect from the handlers. A response's token usage is charged (and its concurrency slot
+freed) by a store update started just before its last body message goes out and awaited after
+it; when no last message goes out (the client went away, the app failed) when the app returns.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -60,23 +62,23 @@ class AccessMiddleware:
         ticket: Ticket,
         ctx: RequestContext,
     ) -> None:
-        settled = False
+        settling: asyncio.Task[None] | None = None
 
         async def send_and_settle(message: Message) -> None:
-            nonlocal settled
+            nonlocal settling
             kind = message["type"]
             if kind == "http.response.start" and extra:
                 message["headers"] = [*message.get("headers", ()), *extra]
-            elif kind == "http.response.body" and not message.get("more_body") and not settled:
-                settled = True  # before the last byte: the client's next request sees the charge
-                await self.guard.settle(ticket, ctx)
+            elif kind == "http.response.body" and not message.get("more_body") and not settling:
+                settling = await self.guard.start_settling(ticket, ctx)
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_settle)
         finally:
-            if not settled:  # the client went away, or the app failed
-                await self.guard.settle_shielded(ticket, ctx)
+            if settling is None:  # the client went away, or the app failed
+                settling = self.guard.settle_in_background(ticket, ctx)
+            await asyncio.shield(settling)  # runs to its end even if this task is cancelled
 
 
 def _bind(ctx: RequestContext, key: ApiKey) -> None:

@@ -55,6 +55,9 @@ log = logging.getLogger("gateway.guard")
 
 PROTECTED_PREFIXES = ("/v1/", "/api/")
 STORE_WARNING_INTERVAL = 5.0
+# Loop turns redis.asyncio needs to write a command on a pooled connection (1 on uvloop, 2 on
+# asyncio's default loop).
+LOOP_TURNS_TO_SEND = 2
 # Why a key check failed: the ``reason`` label of the auth-failure metric.
 MISSING = "missing"
 INVALID = "invalid"
@@ -232,12 +235,24 @@ class Guard:
         except StoreUnavailable as exc:
             self._warn_store(exc)
 
-    async def settle_shielded(self, ticket: Ticket, ctx: RequestContext) -> None:
-        """:meth:`settle`, carried to its end even if this request's task is being cancelled."""
+    def settle_in_background(self, ticket: Ticket, ctx: RequestContext) -> asyncio.Task[None]:
+        """:meth:`settle` as a task the guard keeps until it is done (and waits for at close)."""
         task = asyncio.ensure_future(self.settle(ticket, ctx))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
-        await asyncio.shield(task)
+        return task
+
+    async def start_settling(self, ticket: Ticket, ctx: RequestContext) -> asyncio.Task[None]:
+        """Start :meth:`settle` and give it the loop turns it needs to send its update.
+
+        Called just before a response's last body message: the update is on its way to the store
+        before the client has the answer (so its next request finds the slot free and the tokens
+        charged), but the answer does not wait for the store's reply.
+        """
+        task = self.settle_in_background(ticket, ctx)
+        for _ in range(LOOP_TURNS_TO_SEND):
+            await asyncio.sleep(0)
+        return task
 
     def _warn_store(self, exc: StoreUnavailable) -> None:
         now = time.monotonic()

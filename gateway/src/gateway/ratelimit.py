@@ -18,8 +18,9 @@ foundation, the ``limits`` library, directly:
 * ``memory://`` runs ``limits.aio``'s :class:`FixedWindowRateLimiter` on its async
   :class:`MemoryStorage` (one process: every worker counts on its own);
 * ``redis://`` checks the failed-auth block, rpm, tpm and the concurrency cap and counts the
-  request in **one** round trip (a Lua script through ``redis.asyncio``); a second one after the
-  last byte charges the tokens and frees the concurrency slot (skipped when neither applies).
+  request in **one** round trip (a Lua script through ``redis.asyncio``); a second one, sent as
+  the last byte goes out and not waited for by the client, charges the tokens and frees the
+  concurrency slot (skipped when neither applies).
 """
 
 from __future__ import annotations
