@@ -56,8 +56,11 @@ def test_live_needs_no_dependency() -> None:
     assert response.json() == {"status": "ok"}
 
 
-def test_ready_when_ollama_answers_and_the_model_is_present(gateway_url: str) -> None:
-    response = _ready(gateway_url)
+def test_ready_when_ollama_answers_and_the_model_is_present(
+    gateway_factory: Callable[..., str],
+) -> None:
+    # A gateway of its own: the session gateway may hold a cached verdict from another test.
+    response = _ready(gateway_factory(ready_cache_seconds=0))
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ready"
