@@ -11,14 +11,7 @@ from __future__ import annotations
 
 from gateway.context import RequestContext
 from gateway.errors import PermissionDenied
-from gateway.settings import Settings
-
-DEFAULT_TAG = ":latest"
-
-
-def with_tag(name: str) -> str:
-    """``name`` with ``:latest`` appended when it names no tag (Ollama's rule)."""
-    return name if ":" in name.rsplit("/", 1)[-1] else name + DEFAULT_TAG
+from gateway.settings import Settings, with_tag
 
 
 def normalise_model(settings: Settings, name: str) -> str:

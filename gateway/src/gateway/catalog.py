@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from gateway.access import authorize_model, model_allowed, with_tag
+from gateway.access import authorize_model, model_allowed
 from gateway.context import RequestContext
 from gateway.errors import NotFound
-from gateway.settings import Settings
+from gateway.settings import Settings, with_tag
 from gateway.upstream import OllamaClient
 
 

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "gpt-oss:20b"
+DEFAULT_TAG = ":latest"
+
+
+def with_tag(name: str) -> str:
+    """``name`` with ``:latest`` appended when it names no tag (Ollama's rule)."""
+    return name if ":" in name.rsplit("/", 1)[-1] else name + DEFAULT_TAG
+
+
 RATELIMIT_SCHEMES = ("memory://", "redis://", "rediss://", "unix://")
 
 
@@ -24,10 +32,11 @@ class Settings(BaseSettings):
         default_factory=lambda: {"gpt-oss-20b": DEFAULT_MODEL},
         description='Extra public names for Ollama models, JSON: {"alias": "ollama:name"}.',
     )
-    expected_models: list[str] = Field(
+    expected_models: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Models the deployment pulls at start (besides the default model); while "
-        "one is missing upstream, requests for it get 503 'still downloading' instead of 404.",
+        description="Models the deployment pulls at start, comma-separated (the default model "
+        "always counts); while one is missing upstream, requests for it get 503 'still "
+        "downloading' instead of 404.",
     )
 
     connect_timeout: float = Field(5.0, gt=0, description="Seconds to open a connection to Ollama.")
@@ -50,7 +59,9 @@ class Settings(BaseSettings):
         5, ge=1, description="Retry-After sent with 503s when Ollama is unreachable or busy."
     )
 
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level of the JSON logs (DEBUG, INFO, WARNING, ERROR)."
+    )
     log_prompts: bool = Field(False, description="Log prompt text at DEBUG (off by default).")
 
     ratelimit_storage: str = Field(
@@ -127,6 +138,13 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("expected_models", mode="before")
+    @classmethod
+    def _split_models(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -145,4 +163,5 @@ class Settings(BaseSettings):
 
     def is_expected(self, ollama_model: str) -> bool:
         """True when the deployment is meant to have this model (it may still be downloading)."""
-        return ollama_model == self.default_model or ollama_model in self.expected_models
+        wanted = {with_tag(self.default_model), *(with_tag(m) for m in self.expected_models)}
+        return with_tag(ollama_model) in wanted
