@@ -125,6 +125,11 @@ clean: ## remove build artefacts, caches and wheelhouses (keeps .venv, .env and 
 smoke: install ## opt-in intelligence checks against a real deployment: make smoke BASE_URL=http://host:8080 API_KEY=sk-...
 	BASE_URL="$(BASE_URL)" API_KEY="$(API_KEY)" $(BIN)/pytest tests/smoke -m smoke -p no:cacheprovider $(PYTEST_ARGS)
 
+.PHONY: bench
+BENCH_ARGS ?=
+bench: install ## benchmark the gateway vs the fake Ollama (~30 s): bench/results/latest.json + .png [BENCH_ARGS="--requests 1000"]
+	$(PY) bench/run.py $(BENCH_ARGS)
+
 .PHONY: health
 # The checks are `gptoss health` (client/). BASE_URL and API_KEY come from the command line or the
 # environment, else from .env (HTTP_PORT, the first key of GATEWAY_API_KEYS).

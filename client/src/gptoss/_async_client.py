@@ -8,32 +8,10 @@ from typing import Unpack
 
 import httpx
 
-from ._base import (
-    CHAT_PATH,
-    COMPLETIONS_PATH,
-    EMBEDDINGS_PATH,
-    MODELS_PATH,
-    READY_PATH,
-    BaseClient,
-    ChatOptions,
-    Messages,
-    health_of,
-    json_of,
-    models_of,
-    request_id_of,
-)
-from ._config import DEFAULT_MAX_RETRIES, ClientConfig
-from ._exceptions import APIError, connection_error_from
+from ._base import BaseClient, Call, ChatOptions, Messages, T, request_id_of
+from ._config import DEFAULT_MAX_RETRIES
 from ._streaming import ChatStreamAssembler
-from ._types import (
-    JSON,
-    ChatResult,
-    CompletionResult,
-    EmbeddingResult,
-    HealthReport,
-    Model,
-    StreamEvent,
-)
+from ._types import ChatResult, CompletionResult, EmbeddingResult, HealthReport, Model, StreamEvent
 
 
 class AsyncClient(BaseClient):
@@ -43,6 +21,8 @@ class AsyncClient(BaseClient):
     ...     async for event in client.stream_chat("Say hi"):
     ...         print(event)
     """
+
+    _http: httpx.AsyncClient
 
     def __init__(
         self,
@@ -55,15 +35,7 @@ class AsyncClient(BaseClient):
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        super().__init__(
-            ClientConfig.resolve(
-                base_url=base_url,
-                api_key=api_key,
-                model=model,
-                timeout=timeout,
-                max_retries=max_retries,
-            )
-        )
+        super().__init__(base_url, api_key, model=model, timeout=timeout, max_retries=max_retries)
         self._sleep = sleep
         self._http = httpx.AsyncClient(transport=transport, **self._client_options())
 
@@ -83,34 +55,25 @@ class AsyncClient(BaseClient):
         """Send with retries; returns a successful response (or one whose status is in `accept`)."""
         attempt = 0
         while True:
-            error: APIError
             try:
                 response = await self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
-                error, delay = self._transport_failure(exc, request, attempt)
-                if delay is None:
-                    raise error from exc
+                delay = self._retry_delay(request, attempt, exc)
             else:
                 if response.is_success or response.status_code in accept:
                     return response
                 await response.aread()
                 await response.aclose()
-                error, delay = self._status_failure(response, attempt)
-                if delay is None:
-                    raise error
+                delay = self._retry_delay(request, attempt, response)
             await self._sleep(delay)
             attempt += 1
 
-    async def _call(
-        self, method: str, path: str, body: JSON | None = None
-    ) -> tuple[JSON, str | None]:
-        response = await self._send(self._http.build_request(method, path, json=body))
-        return json_of(response), request_id_of(response)
+    async def _run(self, call: Call[T]) -> T:
+        return call.parse(await self._send(call.request, accept=call.accept))
 
     async def chat(self, messages: Messages, **options: Unpack[ChatOptions]) -> ChatResult:
         """One chat turn (see `Client.chat`)."""
-        body = self._chat_body(messages, stream=False, **options)
-        return ChatResult.from_json(*await self._call("POST", CHAT_PATH, body))
+        return await self._run(self._chat_call(messages, **options))
 
     async def stream_chat(
         self, messages: Messages, **options: Unpack[ChatOptions]
@@ -120,8 +83,7 @@ class AsyncClient(BaseClient):
         To stop early, leave through `contextlib.aclosing(client.stream_chat(...))` so the
         connection (and the generation) ends at once rather than when the generator is collected.
         """
-        body = self._chat_body(messages, stream=True, **options)
-        request = self._http.build_request("POST", CHAT_PATH, json=body)
+        request = self._chat_stream_request(messages, **options)
         response = await self._send(request, stream=True)
         assembler = ChatStreamAssembler(request_id_of(response))
         try:
@@ -133,7 +95,7 @@ class AsyncClient(BaseClient):
             for event in assembler.close():
                 yield event
         except httpx.TransportError as exc:
-            raise connection_error_from(exc, str(request.url), assembler.request_id) from exc
+            raise self._stream_broken(exc, request, assembler) from exc
         finally:
             await response.aclose()
 
@@ -146,21 +108,18 @@ class AsyncClient(BaseClient):
         temperature: float | None = None,
     ) -> CompletionResult:
         """A plain text completion of `prompt` (`/v1/completions`)."""
-        body = self._completion_body(prompt, model, max_tokens, temperature)
-        return CompletionResult.from_json(*await self._call("POST", COMPLETIONS_PATH, body))
+        return await self._run(self._completion_call(prompt, model, max_tokens, temperature))
 
     async def embed(
         self, texts: str | Sequence[str], *, model: str | None = None
     ) -> EmbeddingResult:
         """One embedding vector per text."""
-        body = self._embedding_body(texts, model)
-        return EmbeddingResult.from_json(*await self._call("POST", EMBEDDINGS_PATH, body))
+        return await self._run(self._embedding_call(texts, model))
 
     async def models(self) -> list[Model]:
         """The models this key may use."""
-        return models_of(await self._send(self._http.build_request("GET", MODELS_PATH)))
+        return await self._run(self._models_call())
 
     async def health(self) -> HealthReport:
         """The gateway's readiness and its components; "not ready" is a result, not an error."""
-        request = self._http.build_request("GET", READY_PATH)
-        return health_of(await self._send(request, accept=frozenset({503})))
+        return await self._run(self._health_call())

@@ -1,13 +1,14 @@
-"""What `Client` and `AsyncClient` share: configuration, request bodies, answers, retry decisions.
+"""What `Client` and `AsyncClient` share: configuration, requests, answers, retry decisions.
 
-Only sending and sleeping differ between the two; everything that can be written once lives here.
+Only sending, sleeping and iterating differ between the two; everything else lives here once.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any, TypeAlias, TypedDict, Unpack
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeAlias, TypedDict, TypeVar, Unpack
 
 import httpx
 
@@ -16,14 +17,15 @@ from ._exceptions import (
     REQUEST_ID_HEADER,
     APIConnectionError,
     APIError,
-    APIStatusError,
     connection_error_from,
     status_error_from_response,
 )
 from ._retry import RetryPolicy, is_retryable_transport_error
-from ._types import JSON, HealthReport, Model
+from ._streaming import ChatStreamAssembler
+from ._types import JSON, ChatResult, CompletionResult, EmbeddingResult, HealthReport, Model
 
 Messages: TypeAlias = str | Sequence[Mapping[str, Any]]
+T = TypeVar("T")
 
 CHAT_PATH = "/v1/chat/completions"
 COMPLETIONS_PATH = "/v1/completions"
@@ -94,6 +96,15 @@ def json_of(response: httpx.Response) -> JSON:
     return data
 
 
+def result_of(parse: Callable[[JSON, str | None], T]) -> Callable[[httpx.Response], T]:
+    """A response reader for a result type built from the JSON body and the request id."""
+
+    def read(response: httpx.Response) -> T:
+        return parse(json_of(response), request_id_of(response))
+
+    return read
+
+
 def models_of(response: httpx.Response) -> list[Model]:
     """The entries of a `/v1/models` list."""
     items = json_of(response).get("data") or []
@@ -111,12 +122,50 @@ def health_of(response: httpx.Response) -> HealthReport:
     )
 
 
-class BaseClient:
-    """Configuration and retry decisions common to the sync and async clients."""
+class RequestBuilder(Protocol):
+    """What the base needs of `httpx.Client` / `httpx.AsyncClient`: building (not sending)."""
 
-    def __init__(self, config: ClientConfig) -> None:
-        self.config = config
-        self._retry = RetryPolicy(max_retries=config.max_retries)
+    def build_request(self, method: str, url: str, *, json: Any = None) -> httpx.Request:
+        """A request against the client's base URL, with its headers and timeout."""
+        ...
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One API call without its transport: the request, and how to read a successful answer."""
+
+    request: httpx.Request
+    parse: Callable[[httpx.Response], T]
+    #: Statuses that are an answer rather than an error (e.g. 503 "not ready" for health).
+    accept: frozenset[int] = frozenset()
+
+
+class BaseClient:
+    """Everything `Client` and `AsyncClient` share; they only send, sleep and iterate.
+
+    Each `_*_call` method builds the request of one endpoint and names the reader of its answer;
+    `_retry_delay` decides, after a failed attempt, whether and when to send again.
+    """
+
+    _http: RequestBuilder
+
+    def __init__(
+        self,
+        base_url: str | None,
+        api_key: str | None,
+        *,
+        model: str | None,
+        timeout: float | httpx.Timeout | None,
+        max_retries: int,
+    ) -> None:
+        self.config = ClientConfig.resolve(
+            base_url=base_url,
+            api_key=api_key,
+            model=model,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        self._retry = RetryPolicy(max_retries=self.config.max_retries)
 
     @property
     def base_url(self) -> str:
@@ -135,37 +184,66 @@ class BaseClient:
             "timeout": self.config.timeout,
         }
 
-    def _transport_failure(
-        self, exc: httpx.TransportError, request: httpx.Request, attempt: int
-    ) -> tuple[APIConnectionError, float | None]:
-        """The error to raise for a transport failure, and the delay before a retry (or None)."""
-        error = connection_error_from(exc, str(request.url))
-        retryable = is_retryable_transport_error(exc)
-        return error, self._retry.delay(attempt, error, retryable=retryable)
+    def _retry_delay(
+        self, request: httpx.Request, attempt: int, outcome: httpx.Response | httpx.TransportError
+    ) -> float:
+        """Seconds to wait before sending again after failed attempt `attempt` (0-based).
 
-    def _status_failure(
-        self, response: httpx.Response, attempt: int
-    ) -> tuple[APIStatusError, float | None]:
-        """The error for a 4xx/5xx response (body already read), and the delay before a retry."""
-        error = status_error_from_response(response)
-        retryable = RetryPolicy.retryable_status(error)
-        return error, self._retry.delay(attempt, error, retryable=retryable)
+        `outcome` is the transport failure, or the 4xx/5xx response (body already read). When
+        the failure is not worth a retry, or retries are used up, raises the matching `APIError`.
+        """
+        if isinstance(outcome, httpx.TransportError):
+            error: APIError = connection_error_from(outcome, str(request.url))
+            retryable = is_retryable_transport_error(outcome)
+        else:
+            error = status_error_from_response(outcome)
+            retryable = RetryPolicy.retryable_status(error)
+        delay = self._retry.delay(attempt, error, retryable=retryable)
+        if delay is None:
+            if isinstance(outcome, httpx.TransportError):
+                raise error from outcome
+            raise error
+        return delay
 
-    def _chat_body(
-        self, messages: Messages, *, stream: bool, **options: Unpack[ChatOptions]
-    ) -> JSON:
-        return chat_body(messages, default_model=self.config.model, stream=stream, **options)
+    def _chat_stream_request(
+        self, messages: Messages, **options: Unpack[ChatOptions]
+    ) -> httpx.Request:
+        body = chat_body(messages, default_model=self.config.model, stream=True, **options)
+        return self._http.build_request("POST", CHAT_PATH, json=body)
 
-    def _completion_body(
+    def _stream_broken(
+        self, exc: httpx.TransportError, request: httpx.Request, assembler: ChatStreamAssembler
+    ) -> APIConnectionError:
+        """The error for a connection that failed after the streamed answer had begun."""
+        return connection_error_from(exc, str(request.url), assembler.request_id)
+
+    def _chat_call(self, messages: Messages, **options: Unpack[ChatOptions]) -> Call[ChatResult]:
+        body = chat_body(messages, default_model=self.config.model, stream=False, **options)
+        request = self._http.build_request("POST", CHAT_PATH, json=body)
+        return Call(request, result_of(ChatResult.from_json))
+
+    def _completion_call(
         self, prompt: str, model: str | None, max_tokens: int | None, temperature: float | None
-    ) -> JSON:
+    ) -> Call[CompletionResult]:
         body: JSON = {"model": model or self.config.model, "prompt": prompt}
         if max_tokens is not None:
             body["max_tokens"] = max_tokens
         if temperature is not None:
             body["temperature"] = temperature
-        return body
+        request = self._http.build_request("POST", COMPLETIONS_PATH, json=body)
+        return Call(request, result_of(CompletionResult.from_json))
 
-    def _embedding_body(self, texts: str | Sequence[str], model: str | None) -> JSON:
+    def _embedding_call(
+        self, texts: str | Sequence[str], model: str | None
+    ) -> Call[EmbeddingResult]:
         inputs = texts if isinstance(texts, str) else list(texts)
-        return {"model": model or self.config.model, "input": inputs}
+        body = {"model": model or self.config.model, "input": inputs}
+        request = self._http.build_request("POST", EMBEDDINGS_PATH, json=body)
+        return Call(request, result_of(EmbeddingResult.from_json))
+
+    def _models_call(self) -> Call[list[Model]]:
+        return Call(self._http.build_request("GET", MODELS_PATH), models_of)
+
+    def _health_call(self) -> Call[HealthReport]:
+        request = self._http.build_request("GET", READY_PATH)
+        return Call(request, health_of, accept=frozenset({503}))

@@ -8,32 +8,10 @@ from typing import Unpack
 
 import httpx
 
-from ._base import (
-    CHAT_PATH,
-    COMPLETIONS_PATH,
-    EMBEDDINGS_PATH,
-    MODELS_PATH,
-    READY_PATH,
-    BaseClient,
-    ChatOptions,
-    Messages,
-    health_of,
-    json_of,
-    models_of,
-    request_id_of,
-)
-from ._config import DEFAULT_MAX_RETRIES, ClientConfig
-from ._exceptions import APIError, connection_error_from
+from ._base import BaseClient, Call, ChatOptions, Messages, T, request_id_of
+from ._config import DEFAULT_MAX_RETRIES
 from ._streaming import ChatStreamAssembler
-from ._types import (
-    JSON,
-    ChatResult,
-    CompletionResult,
-    EmbeddingResult,
-    HealthReport,
-    Model,
-    StreamEvent,
-)
+from ._types import ChatResult, CompletionResult, EmbeddingResult, HealthReport, Model, StreamEvent
 
 
 class Client(BaseClient):
@@ -46,6 +24,8 @@ class Client(BaseClient):
     ...     print(client.chat("Say hi", reasoning_effort="low").content)
     """
 
+    _http: httpx.Client
+
     def __init__(
         self,
         base_url: str | None = None,
@@ -57,15 +37,7 @@ class Client(BaseClient):
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        super().__init__(
-            ClientConfig.resolve(
-                base_url=base_url,
-                api_key=api_key,
-                model=model,
-                timeout=timeout,
-                max_retries=max_retries,
-            )
-        )
+        super().__init__(base_url, api_key, model=model, timeout=timeout, max_retries=max_retries)
         self._sleep = sleep
         self._http = httpx.Client(transport=transport, **self._client_options())
 
@@ -85,27 +57,21 @@ class Client(BaseClient):
         """Send with retries; returns a successful response (or one whose status is in `accept`)."""
         attempt = 0
         while True:
-            error: APIError
             try:
                 response = self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
-                error, delay = self._transport_failure(exc, request, attempt)
-                if delay is None:
-                    raise error from exc
+                delay = self._retry_delay(request, attempt, exc)
             else:
                 if response.is_success or response.status_code in accept:
                     return response
                 response.read()
                 response.close()
-                error, delay = self._status_failure(response, attempt)
-                if delay is None:
-                    raise error
+                delay = self._retry_delay(request, attempt, response)
             self._sleep(delay)
             attempt += 1
 
-    def _call(self, method: str, path: str, body: JSON | None = None) -> tuple[JSON, str | None]:
-        response = self._send(self._http.build_request(method, path, json=body))
-        return json_of(response), request_id_of(response)
+    def _run(self, call: Call[T]) -> T:
+        return call.parse(self._send(call.request, accept=call.accept))
 
     def chat(self, messages: Messages, **options: Unpack[ChatOptions]) -> ChatResult:
         """One chat turn. `messages` is a prompt string or a list of OpenAI messages.
@@ -114,8 +80,7 @@ class Client(BaseClient):
         tools), `response_format` (e.g. `{"type": "json_object"}` or a `json_schema`),
         `max_tokens`, `temperature`, and `extra` (more fields for the request body).
         """
-        body = self._chat_body(messages, stream=False, **options)
-        return ChatResult.from_json(*self._call("POST", CHAT_PATH, body))
+        return self._run(self._chat_call(messages, **options))
 
     def stream_chat(
         self, messages: Messages, **options: Unpack[ChatOptions]
@@ -126,8 +91,7 @@ class Client(BaseClient):
         once it has started, a failure raises (`APIStreamError`, `APIConnectionError`). Stopping
         the iteration early (break, Ctrl-C) closes the connection, which stops the generation.
         """
-        body = self._chat_body(messages, stream=True, **options)
-        request = self._http.build_request("POST", CHAT_PATH, json=body)
+        request = self._chat_stream_request(messages, **options)
         response = self._send(request, stream=True)
         assembler = ChatStreamAssembler(request_id_of(response))
         try:
@@ -137,7 +101,7 @@ class Client(BaseClient):
                     break
             yield from assembler.close()
         except httpx.TransportError as exc:
-            raise connection_error_from(exc, str(request.url), assembler.request_id) from exc
+            raise self._stream_broken(exc, request, assembler) from exc
         finally:
             response.close()
 
@@ -150,19 +114,16 @@ class Client(BaseClient):
         temperature: float | None = None,
     ) -> CompletionResult:
         """A plain text completion of `prompt` (`/v1/completions`)."""
-        body = self._completion_body(prompt, model, max_tokens, temperature)
-        return CompletionResult.from_json(*self._call("POST", COMPLETIONS_PATH, body))
+        return self._run(self._completion_call(prompt, model, max_tokens, temperature))
 
     def embed(self, texts: str | Sequence[str], *, model: str | None = None) -> EmbeddingResult:
         """One embedding vector per text."""
-        body = self._embedding_body(texts, model)
-        return EmbeddingResult.from_json(*self._call("POST", EMBEDDINGS_PATH, body))
+        return self._run(self._embedding_call(texts, model))
 
     def models(self) -> list[Model]:
         """The models this key may use."""
-        return models_of(self._send(self._http.build_request("GET", MODELS_PATH)))
+        return self._run(self._models_call())
 
     def health(self) -> HealthReport:
         """The gateway's readiness and its components; "not ready" is a result, not an error."""
-        request = self._http.build_request("GET", READY_PATH)
-        return health_of(self._send(request, accept=frozenset({503})))
+        return self._run(self._health_call())

@@ -20,6 +20,12 @@ def _str(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _first_choice(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The first of `choices` (the client asks for one), or an empty mapping."""
+    choices = data.get("choices") or [{}]
+    return choices[0] if isinstance(choices[0], Mapping) else {}
+
+
 @dataclass(frozen=True)
 class Usage:
     """Token counts of one request; `completion_tokens` includes reasoning tokens."""
@@ -117,8 +123,7 @@ class ChatResult:
     @classmethod
     def from_json(cls, data: Mapping[str, Any], request_id: str | None) -> ChatResult:
         """Parse a `chat.completion` object."""
-        choices = data.get("choices") or [{}]
-        choice = choices[0] if isinstance(choices[0], Mapping) else {}
+        choice = _first_choice(data)
         message = choice.get("message")
         message = message if isinstance(message, Mapping) else {}
         calls = message.get("tool_calls") or []
@@ -154,8 +159,7 @@ class CompletionResult:
     @classmethod
     def from_json(cls, data: Mapping[str, Any], request_id: str | None) -> CompletionResult:
         """Parse a `text_completion` object."""
-        choices = data.get("choices") or [{}]
-        choice = choices[0] if isinstance(choices[0], Mapping) else {}
+        choice = _first_choice(data)
         return cls(
             text=_str(choice.get("text")),
             finish_reason=choice.get("finish_reason"),

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import orjson
 
+from gateway.deadline import ReadDeadline
 from gateway.errors import (
     GatewayError,
     InvalidRequest,
@@ -122,36 +123,45 @@ class OllamaClient:
         ) as response:
             if response.status_code >= 400:
                 raise self.error_for(response.status_code, await self._read_all(response), model)
-            lines = response.aiter_lines()
-            timeout = self.settings.chunk_timeout
-            while True:
-                try:
-                    async with asyncio.timeout(timeout):
-                        line = await anext(lines)
-                except StopAsyncIteration:
-                    raise UpstreamError(
-                        "Ollama ended the answer without its final chunk. Retry the request; "
-                        "if it keeps happening check `docker compose logs ollama`."
-                    ) from None
-                except TimeoutError as exc:
-                    raise UpstreamTimeout(
-                        f"Ollama went silent for more than {timeout:g} s in the middle of an "
-                        "answer. Retry, or raise GATEWAY_CHUNK_TIMEOUT."
-                    ) from exc
-                except httpx.TransportError as exc:
-                    raise UpstreamError(
-                        f"The connection to Ollama broke in the middle of an answer "
-                        f"({type(exc).__name__}). Retry the request."
-                    ) from exc
-                if not line:
-                    continue
-                chunk = _decode_object(line.encode())
-                if "error" in chunk:
-                    raise self.error_for(500, line.encode(), model)
-                yield chunk
-                if chunk.get("done"):
-                    await _drain(lines)
-                    return
+            raw = response.aiter_bytes()
+            partial = b""  # the start of a line whose newline has not arrived yet
+            with ReadDeadline(self.settings.chunk_timeout) as deadline:
+                while True:
+                    data = await self._next_read(raw, deadline)
+                    lines = (partial + data).split(b"\n") if partial else data.split(b"\n")
+                    partial = lines.pop() if data else b""  # at the end, the rest is a line
+                    for line in lines:
+                        if not line or line.isspace():
+                            continue
+                        chunk = _decode_object(line)
+                        if "error" in chunk:
+                            raise self.error_for(500, line, model)
+                        yield chunk
+                        if chunk.get("done"):
+                            await _drain(raw)
+                            return
+                    if not data:
+                        raise UpstreamError(
+                            "Ollama ended the answer without its final chunk. Retry the request; "
+                            "if it keeps happening check `docker compose logs ollama`."
+                        )
+
+    async def _next_read(self, raw: AsyncIterator[bytes], deadline: ReadDeadline) -> bytes:
+        """The next piece of a streamed body, ``b""`` at its end; silence and breaks raise."""
+        try:
+            return await deadline.read(anext(raw))
+        except StopAsyncIteration:
+            return b""
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                f"Ollama went silent for more than {self.settings.chunk_timeout:g} s in the "
+                "middle of an answer. Retry, or raise GATEWAY_CHUNK_TIMEOUT."
+            ) from exc
+        except httpx.TransportError as exc:
+            raise UpstreamError(
+                f"The connection to Ollama broke in the middle of an answer "
+                f"({type(exc).__name__}). Retry the request."
+            ) from exc
 
     async def _read_all(self, response: httpx.Response) -> bytes:
         try:
@@ -218,7 +228,7 @@ class OllamaClient:
         )
 
 
-async def _drain(lines: AsyncIterator[str]) -> None:
+async def _drain(raw: AsyncIterator[bytes]) -> None:
     """Read the end of the chunked body after Ollama's final object.
 
     A response closed before its end closes the connection too; drained, the connection goes
@@ -226,7 +236,7 @@ async def _drain(lines: AsyncIterator[str]) -> None:
     """
     with contextlib.suppress(httpx.TransportError, TimeoutError):
         async with asyncio.timeout(DRAIN_SECONDS):
-            async for _ in lines:
+            async for _ in raw:
                 pass
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -42,65 +43,103 @@ def _wait(seconds: float | None) -> str:
     return f"in {max(1, round(seconds))} s"
 
 
+def _always(error: APIStatusError, config: ClientConfig) -> bool:
+    return True
+
+
+def _without_key(error: APIStatusError, config: ClientConfig) -> bool:
+    return not config.api_key
+
+
+def _downloading(error: APIStatusError, config: ClientConfig) -> bool:
+    return any(word in error.message.lower() for word in _DOWNLOADING_WORDS)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """Explains errors of class `kind` for which `when` holds.
+
+    `what` and `hint` are `str.format` templates with `said` (the server's message), `status`,
+    `wait` ("in 5 s") and `model` (the configured one).
+    """
+
+    kind: type[APIStatusError]
+    what: str
+    hint: str
+    when: Callable[[APIStatusError, ClientConfig], bool] = _always
+
+
+#: The first rule that matches wins: special cases first, subclasses before their parents.
+_STATUS_RULES = (
+    _Rule(
+        AuthenticationError,
+        "no API key was sent, and the gateway requires one",
+        "set GPTOSS_API_KEY (or pass --api-key); an admin creates keys with "
+        "`gateway keys create --name you`",
+        when=_without_key,
+    ),
+    _Rule(
+        AuthenticationError,
+        "the gateway rejected the API key ({said})",
+        "check GPTOSS_API_KEY / --api-key for typos, or ask an admin for a new key",
+    ),
+    _Rule(
+        PermissionDeniedError,
+        "this key is not allowed to do that ({said})",
+        "list what your key may use with `gptoss models` and pick one with --model",
+    ),
+    _Rule(
+        NotFoundError,
+        "not found on the gateway ({said})",
+        "`gptoss models` lists the models available (asked for {model!r})",
+    ),
+    _Rule(
+        RateLimitError,
+        "rate limited: {said}",
+        "wait and try again {wait}, or ask an admin for a higher limit",
+    ),
+    _Rule(
+        RequestTooLargeError,
+        "the request is larger than the gateway accepts",
+        "send less text (in `gptoss chat`, /reset starts a fresh, short conversation)",
+    ),
+    _Rule(
+        ServiceUnavailableError,
+        "the model is still downloading ({said})",
+        "try again {wait}; on the server, `docker compose logs -f ollama` shows the progress",
+        when=_downloading,
+    ),
+    _Rule(
+        ServiceUnavailableError,
+        "the model server is unavailable or busy ({said})",
+        "try again {wait}; `gptoss health` shows which part is down",
+    ),
+    _Rule(
+        GatewayTimeoutError,
+        "the model took too long to answer ({said})",
+        "try a shorter prompt or a lower reasoning effort (--effort low)",
+    ),
+    _Rule(
+        InternalServerError,
+        "the server failed ({status}: {said})",
+        "try again; if it keeps failing, give an admin the request id below",
+    ),
+    _Rule(
+        BadRequestError, "the gateway refused the request ({said})", "check the options you passed"
+    ),
+    _Rule(APIStatusError, "the gateway answered {status}: {said}", "check the request"),
+)
+
+
 def _explain_status(error: APIStatusError, config: ClientConfig) -> Explanation:
-    said = error.message
-    if isinstance(error, AuthenticationError):
-        if not config.api_key:
-            return Explanation(
-                "no API key was sent, and the gateway requires one",
-                "set GPTOSS_API_KEY (or pass --api-key); an admin creates keys with "
-                "`gateway keys create --name you`",
-            )
-        return Explanation(
-            f"the gateway rejected the API key ({said})",
-            "check GPTOSS_API_KEY / --api-key for typos, or ask an admin for a new key",
-        )
-    if isinstance(error, PermissionDeniedError):
-        return Explanation(
-            f"this key is not allowed to do that ({said})",
-            "list what your key may use with `gptoss models` and pick one with --model",
-        )
-    if isinstance(error, NotFoundError):
-        return Explanation(
-            f"not found on the gateway ({said})",
-            f"`gptoss models` lists the models available (asked for {config.model!r})",
-        )
-    if isinstance(error, RateLimitError):
-        return Explanation(
-            f"rate limited: {said}",
-            f"wait and try again {_wait(error.retry_after)}, or ask an admin for a higher limit",
-        )
-    if isinstance(error, RequestTooLargeError):
-        return Explanation(
-            "the request is larger than the gateway accepts",
-            "send less text (in `gptoss chat`, /reset starts a fresh, short conversation)",
-        )
-    if isinstance(error, ServiceUnavailableError):
-        if any(word in said.lower() for word in _DOWNLOADING_WORDS):
-            return Explanation(
-                f"the model is still downloading ({said})",
-                f"try again {_wait(error.retry_after)}; on the server, "
-                "`docker compose logs -f ollama` shows the progress",
-            )
-        return Explanation(
-            f"the model server is unavailable or busy ({said})",
-            f"try again {_wait(error.retry_after)}; `gptoss health` shows which part is down",
-        )
-    if isinstance(error, GatewayTimeoutError):
-        return Explanation(
-            f"the model took too long to answer ({said})",
-            "try a shorter prompt or a lower reasoning effort (--effort low)",
-        )
-    if isinstance(error, InternalServerError):
-        return Explanation(
-            f"the server failed ({error.status_code}: {said})",
-            "try again; if it keeps failing, give an admin the request id below",
-        )
-    if isinstance(error, BadRequestError):
-        return Explanation(
-            f"the gateway refused the request ({said})", "check the options you passed"
-        )
-    return Explanation(f"the gateway answered {error.status_code}: {said}", "check the request")
+    fields = {
+        "said": error.message,
+        "status": error.status_code,
+        "wait": _wait(error.retry_after),
+        "model": config.model,
+    }
+    rule = next(r for r in _STATUS_RULES if isinstance(error, r.kind) and r.when(error, config))
+    return Explanation(rule.what.format(**fields), rule.hint.format(**fields))
 
 
 def explain(error: APIError, config: ClientConfig) -> Explanation:
