@@ -29,17 +29,31 @@ async def _wait_for_disconnect(request: Request) -> None:
 async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
     """Await ``work``; if the client disconnects first, cancel it and raise ClientDisconnected.
 
+    ``work`` runs in the calling task (no task of its own to create and schedule); a watcher task
+    waiting for ``http.disconnect`` cancels the calling task when the client leaves, so the
+    cleanup of ``work`` (closing the upstream request) runs before ClientDisconnected is raised.
     Call only after the request body has been read (FastAPI reads it before the handler runs).
     """
-    work_task = asyncio.ensure_future(work)
+    task = asyncio.current_task()
+    if task is None:
+        raise RuntimeError("cancel_on_disconnect must be awaited from a task")
+    watching = True
+    departed = False
+
+    def on_watcher_done(watcher: asyncio.Future[None]) -> None:
+        nonlocal departed
+        if watching and not watcher.cancelled():
+            departed = True
+            task.cancel()
+
     watcher = asyncio.ensure_future(_wait_for_disconnect(request))
+    watcher.add_done_callback(on_watcher_done)
     try:
-        await asyncio.wait({work_task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        return await work
+    except asyncio.CancelledError:
+        if departed and task.uncancel() == 0:  # cancelled by the watcher alone
+            raise ClientDisconnected from None
+        raise
     finally:
-        if not watcher.done():
-            watcher.cancel()
-    if work_task.done():
-        return work_task.result()
-    work_task.cancel()
-    await asyncio.wait({work_task})  # let its cleanup (closing the upstream request) run
-    raise ClientDisconnected
+        watching = False
+        watcher.cancel()

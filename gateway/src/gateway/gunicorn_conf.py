@@ -3,11 +3,13 @@
 ``WEB_CONCURRENCY`` workers of ``uvicorn_worker.UvicornWorker`` serving ``create_app()``; timeouts
 sized for long generations; workers recycled with jitter; proxy headers trusted only from
 ``FORWARDED_ALLOW_IPS`` (nginx). Prometheus multiprocess mode: the master prepares an empty
-``PROMETHEUS_MULTIPROC_DIR`` before forking and drops a dead worker's live gauges.
+``PROMETHEUS_MULTIPROC_DIR`` before forking and drops a dead worker's live gauges. Each worker
+tunes its garbage collector once the app is loaded (see :func:`post_worker_init`).
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -17,6 +19,8 @@ from typing import Any
 from gateway.logs import logging_config
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Allocations between two young-generation collections (CPython's default: 700).
+GC_GEN0_THRESHOLD = 7000
 
 
 def _int(name: str, default: int) -> int:
@@ -59,6 +63,20 @@ def on_starting(server: Any) -> None:
         directory = Path(tempfile.mkdtemp(prefix="gateway-metrics-"))
         os.environ[MULTIPROC_ENV] = str(directory)
         server.gateway_metrics_tempdir = directory
+
+
+def post_worker_init(worker: Any) -> None:
+    """Worker, once the app is loaded: keep the collector off the long-lived objects.
+
+    ``gc.freeze()`` moves everything allocated so far (modules, the app, its schemas) out of the
+    collector's sight: a full collection then scans only what requests allocated, a few ms
+    instead of ~40 ms of stalled event loop. A young generation of 7000 allocations instead of
+    700 makes collections ten times rarer; short-lived request objects are freed by reference
+    counting long before one runs.
+    """
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 def child_exit(server: Any, worker: Any) -> None:

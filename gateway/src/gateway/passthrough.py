@@ -9,7 +9,6 @@ line, which the official ``ollama`` client raises as ``ResponseError``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from time import perf_counter
@@ -23,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.access import authorize_model
 from gateway.context import CLIENT_DISCONNECT, TIMEOUT, UPSTREAM_ERROR, RequestContext
+from gateway.deadline import ReadDeadline
 from gateway.deps import get_context, get_ollama
 from gateway.disconnect import until_disconnect
 from gateway.errors import InvalidRequest
@@ -141,24 +141,24 @@ class RelayedResponse(StreamingResponse):
     async def _relay(self) -> AsyncIterator[bytes]:
         chunks = self._upstream.aiter_raw()
         ended_line = True
-        while True:
-            try:
-                async with asyncio.timeout(self._chunk_timeout):
-                    chunk = await anext(chunks)
-            except StopAsyncIteration:
-                break
-            except (TimeoutError, httpx.TransportError) as exc:
-                self._finished = True
-                failure = self._failure(exc)
-                if self._ndjson:
-                    yield failure if ended_line else b"\n" + failure
-                return
-            if self._tap is not None:
-                if self._ndjson:
-                    self._ctx.mark_first_token()  # only the first call counts
-                self._tap.feed(chunk)
-            ended_line = chunk.endswith(b"\n")
-            yield chunk
+        with ReadDeadline(self._chunk_timeout) as deadline:
+            while True:
+                try:
+                    chunk = await deadline.read(anext(chunks))
+                except StopAsyncIteration:
+                    break
+                except (TimeoutError, httpx.TransportError) as exc:
+                    self._finished = True
+                    failure = self._failure(exc)
+                    if self._ndjson:
+                        yield failure if ended_line else b"\n" + failure
+                    return
+                if self._tap is not None:
+                    if self._ndjson:
+                        self._ctx.mark_first_token()  # only the first call counts
+                    self._tap.feed(chunk)
+                ended_line = chunk.endswith(b"\n")
+                yield chunk
         self._finished = True
         if self._tap is not None:
             self._tap.finish()

@@ -11,6 +11,7 @@ as ``reasoning`` *and* ``reasoning_content`` because clients read one or the oth
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from collections.abc import Sequence
@@ -134,7 +135,7 @@ def read_chat(chunk: dict[str, Any]) -> Piece:
 
 def new_id(prefix: str) -> str:
     """A unique response id: ``prefix`` + 32 random hex digits (never derived from the clock)."""
-    return prefix + uuid.uuid4().hex
+    return prefix + secrets.token_hex(16)
 
 
 def finish_reason(done_reason: str | None, called_tools: bool) -> str:

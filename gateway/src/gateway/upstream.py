@@ -27,9 +27,12 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.settings import Settings
+from gateway.upstream_pool import ConnectionStack
 
 BUSY_MARKER = "server busy"
 DRAIN_SECONDS = 1.0
+# Ollama's API has a few dozen paths; past this many (blob digests...) URLs are not kept.
+MAX_CACHED_URLS = 64
 
 
 class OllamaClient:
@@ -39,22 +42,33 @@ class OllamaClient:
         self.settings = settings
         self.http = httpx.AsyncClient(
             base_url=settings.ollama_url,
-            transport=transport,
+            transport=transport
+            or ConnectionStack(max_connections=settings.upstream_max_connections),
             timeout=httpx.Timeout(
                 connect=settings.connect_timeout,
                 read=None,  # first-byte and between-chunk limits are enforced per read below
                 write=settings.connect_timeout,
                 pool=settings.connect_timeout,
             ),
-            limits=httpx.Limits(
-                max_connections=settings.upstream_max_connections,
-                max_keepalive_connections=settings.upstream_max_connections,
-            ),
         )
+        self._urls: dict[str, httpx.URL] = {}
 
     async def aclose(self) -> None:
         """Close the connection pool (called from the app lifespan)."""
         await self.http.aclose()
+
+    def _url(self, path: str) -> httpx.URL:
+        """The absolute URL of ``path`` on Ollama, parsed and merged once per path.
+
+        A string URL costs httpx a parse and a merge with ``base_url`` on every request; an
+        absolute :class:`httpx.URL` is taken as it is. The merge is httpx's own.
+        """
+        url = self._urls.get(path)
+        if url is None:
+            url = self.http.build_request("GET", path).url
+            if len(self._urls) < MAX_CACHED_URLS:
+                self._urls[path] = url
+        return url
 
     @asynccontextmanager
     async def open(
@@ -75,7 +89,7 @@ class OllamaClient:
         headers = {"Content-Type": "application/json"} if content is not None else {}
         if request_id:
             headers["X-Request-ID"] = request_id
-        request = self.http.build_request(method, path, content=content, headers=headers)
+        request = self.http.build_request(method, self._url(path), content=content, headers=headers)
         try:
             async with asyncio.timeout(self.settings.first_byte_timeout):
                 response = await self.http.send(request, stream=True)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gateway.chat_service import ChatService
@@ -15,14 +13,9 @@ from gateway.routes.replies import reply
 router = APIRouter(tags=["openai"])
 
 
-async def chat_service(request: Request) -> ChatService:
-    """The chat service for this request (async: no thread-pool hop on the hot path)."""
-    return ChatService(get_settings(request), get_ollama(request), get_context(request), request)
-
-
 @router.post("/v1/chat/completions")
-async def create_chat_completion(
-    body: ChatCompletionRequest, service: Annotated[ChatService, Depends(chat_service)]
-) -> Response:
+async def create_chat_completion(body: ChatCompletionRequest, request: Request) -> Response:
     """OpenAI chat completion (JSON, or SSE with ``stream: true``) answered by Ollama."""
+    # Built here rather than as a sub-dependency: FastAPI solves no second dependency per call.
+    service = ChatService(get_settings(request), get_ollama(request), get_context(request), request)
     return reply(await service.create(body))

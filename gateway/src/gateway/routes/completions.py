@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gateway.completion_service import CompletionService
@@ -15,16 +13,11 @@ from gateway.routes.replies import reply
 router = APIRouter(tags=["openai"])
 
 
-async def completion_service(request: Request) -> CompletionService:
-    """The text-completion service for this request (async: no thread-pool hop)."""
-    return CompletionService(
+@router.post("/v1/completions")
+async def create_completion(body: CompletionRequest, request: Request) -> Response:
+    """OpenAI text completion (JSON, or SSE with ``stream: true``) answered by Ollama."""
+    # Built here rather than as a sub-dependency: FastAPI solves no second dependency per call.
+    service = CompletionService(
         get_settings(request), get_ollama(request), get_context(request), request
     )
-
-
-@router.post("/v1/completions")
-async def create_completion(
-    body: CompletionRequest, service: Annotated[CompletionService, Depends(completion_service)]
-) -> Response:
-    """OpenAI text completion (JSON, or SSE with ``stream: true``) answered by Ollama."""
     return reply(await service.create(body))
