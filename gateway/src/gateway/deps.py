@@ -1,10 +1,12 @@
-"""FastAPI dependencies as named ``Annotated`` aliases: settings, the Ollama client, the context."""
+"""What a handler needs from its request: the settings, the Ollama client, the request context.
+
+Plain functions that handlers call directly. Never wrap them in ``Depends``: FastAPI runs a
+synchronous dependency in its thread pool, a thread hop per request for an attribute read.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends, Request
+from fastapi import Request
 
 from gateway.context import RequestContext, accept_or_mint_request_id
 from gateway.settings import Settings
@@ -37,8 +39,3 @@ def get_context(request: Request) -> RequestContext:
     )
     request.state.ctx = ctx
     return ctx
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-OllamaDep = Annotated[OllamaClient, Depends(get_ollama)]
-ContextDep = Annotated[RequestContext, Depends(get_context)]

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gateway.context import OK
-from gateway.deps import ContextDep
+from gateway.deps import get_context
 from gateway.health import ReadinessChecker
 
 router = APIRouter(tags=["health"])
@@ -20,7 +20,7 @@ async def live() -> Response:
 
 
 @router.get("/health/ready")
-async def ready(request: Request, ctx: ContextDep) -> Response:
+async def ready(request: Request) -> Response:
     """200 when Ollama answers, the default model is present and Redis (if used) answers; else 503.
 
     The body names each component with its status, latency and what to do; results are cached
@@ -28,7 +28,8 @@ async def ready(request: Request, ctx: ContextDep) -> Response:
     """
     checker: ReadinessChecker = request.app.state.readiness
     result = await checker.check()
-    ctx.outcome = OK  # a 503 here reports on the dependencies; it is not a failed request
+    # A 503 here reports on the dependencies; it is not a failed request.
+    get_context(request).outcome = OK
     return Response(
         orjson.dumps(result.body()),
         status_code=200 if result.ready else 503,

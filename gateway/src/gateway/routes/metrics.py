@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from gateway import metrics
-from gateway.deps import SettingsDep
+from gateway.deps import get_settings
 from gateway.errors import AuthenticationFailed
 from gateway.request_metrics import METRICS_PATH
 from gateway.settings import Settings
@@ -47,8 +47,8 @@ def check_metrics_token(settings: Settings, authorization: str | None) -> None:
 
 
 @router.get(METRICS_PATH, include_in_schema=False)
-async def prometheus_metrics(request: Request, settings: SettingsDep) -> Response:
+async def prometheus_metrics(request: Request) -> Response:
     """Every worker's metrics, merged, in the Prometheus text exposition format."""
-    check_metrics_token(settings, request.headers.get("authorization"))
+    check_metrics_token(get_settings(request), request.headers.get("authorization"))
     body = await run_in_threadpool(metrics.exposition)
     return Response(body, media_type=metrics.CONTENT_TYPE)
