@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,6 +29,8 @@ from gateway.errors import (
 )
 from gateway.settings import Settings
 from gateway.upstream_pool import ConnectionStack
+
+log = logging.getLogger("gateway.upstream")
 
 BUSY_MARKER = "server busy"
 DRAIN_SECONDS = 1.0
@@ -131,6 +134,17 @@ class OllamaClient:
         than the between-chunks timeout). Closing the iterator closes the upstream request.
         """
         model = body.get("model")
+        if self.settings.log_prompts and log.isEnabledFor(logging.DEBUG):
+            # Opt-in only (GATEWAY_LOG_PROMPTS=true with GATEWAY_LOG_LEVEL=DEBUG): prompts can
+            # hold personal data, so they are never logged by default.
+            log.debug(
+                "prompt sent to Ollama",
+                extra={
+                    "path": path,
+                    "model": model,
+                    "prompt": body.get("messages", body.get("prompt")),
+                },
+            )
         payload = orjson.dumps({**body, "stream": True})
         async with self.open(
             "POST", path, content=payload, request_id=request_id, model=model
