@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import openai
@@ -129,3 +132,22 @@ def test_nginx_health_answers_by_itself(ready_stack: Stack) -> None:
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def test_gptoss_health_is_green_through_nginx(
+    ready_stack: Stack, stack_settings: StackSettings
+) -> None:
+    gptoss = Path(sys.executable).with_name("gptoss")
+    options = ["--base-url", ready_stack.base_url, "--api-key", stack_settings.api_key]
+    done = subprocess.run(
+        [str(gptoss), *options, "health"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    for name in ("nginx", "gateway", "api key", "ready", "ollama", "model", "generation"):
+        assert any(line.startswith(f"✓ {name} ") for line in lines), (name, done.stdout)

@@ -25,6 +25,8 @@ from .gptoss_fakes import (
     stream_reply,
 )
 
+NGINX_OK = {"status": "ok"}  # nginx's own /nginx-health body
+
 READY = {  # the gateway's /health/ready body
     "status": "ready",
     "components": {
@@ -259,12 +261,15 @@ def test_models_as_table_and_as_json(run: Run) -> None:
 
 def test_health_all_green_exits_zero_with_one_line_per_component(run: Run) -> None:
     one_token = chat_completion("", reasoning="O", finish_reason="length")
-    gateway = ScriptedGateway(json_reply(READY), json_reply(MODELS), json_reply(one_token))
+    gateway = ScriptedGateway(
+        json_reply(NGINX_OK), json_reply(READY), json_reply(MODELS), json_reply(one_token)
+    )
     code, out, _ = run(gateway, "health")
     assert code == 0
     lines = out.splitlines()
     names = [line[2:13].strip() for line in lines]
     assert names == [
+        "nginx",
         "gateway",
         "api key",
         "ready",
@@ -288,12 +293,14 @@ def test_health_reports_each_failure_with_a_hint_and_exits_one(run: Run) -> None
         },
     }
     gateway = ScriptedGateway(
+        error_reply(404, "No such route."),  # no nginx in front: the gateway answers itself
         json_reply(not_ready, 503),
         error_reply(401, "Invalid API key.", code="invalid_api_key"),
     )
     code, out, _ = run(gateway, "health", api_key="sk-wrong")
     assert code == 1
     flat = " ".join(out.split())
+    assert "- nginx no nginx in front" in flat
     assert "✗ api key the gateway rejected the API key" in flat
     assert "✗ ready the gateway is not ready → the lines below say which part is down" in flat
     assert "✗ ollama Ollama is not reachable (ConnectError)." in flat
@@ -306,13 +313,15 @@ def test_health_when_the_gateway_is_unreachable(run: Run) -> None:
     gateway = ScriptedGateway(*[httpx.ConnectError("refused")] * 3)
     code, out, _ = run(gateway, "--base-url", "http://127.0.0.1:9", "health")
     assert code == 1
-    assert out.splitlines()[0].startswith("✗ gateway")
+    assert out.splitlines()[0].startswith("✗ nginx")
     assert "cannot reach the gateway at http://127.0.0.1:9" in " ".join(out.split())
-    assert out.count("not checked") == 4
+    assert out.count("not checked") == 5
 
 
 def test_health_when_the_model_is_missing(run: Run) -> None:
-    gateway = ScriptedGateway(json_reply(READY), json_reply({"data": [{"id": "other"}]}))
+    gateway = ScriptedGateway(
+        json_reply(NGINX_OK), json_reply(READY), json_reply({"data": [{"id": "other"}]})
+    )
     code, out, _ = run(gateway, "health")
     assert code == 1
     flat = " ".join(out.split())

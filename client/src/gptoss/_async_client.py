@@ -123,3 +123,7 @@ class AsyncClient(BaseClient):
     async def health(self) -> HealthReport:
         """The gateway's readiness and its components; "not ready" is a result, not an error."""
         return await self._run(self._health_call())
+
+    async def proxy_status(self) -> int:
+        """Status of nginx's own `/nginx-health`: 200 when nginx is in front, 404 without one."""
+        return await self._run(self._proxy_status_call())

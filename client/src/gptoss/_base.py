@@ -32,6 +32,7 @@ COMPLETIONS_PATH = "/v1/completions"
 EMBEDDINGS_PATH = "/v1/embeddings"
 MODELS_PATH = "/v1/models"
 READY_PATH = "/health/ready"
+PROXY_HEALTH_PATH = "/nginx-health"
 
 
 class ChatOptions(TypedDict, total=False):
@@ -109,6 +110,11 @@ def models_of(response: httpx.Response) -> list[Model]:
     """The entries of a `/v1/models` list."""
     items = json_of(response).get("data") or []
     return [Model.from_json(item) for item in items if isinstance(item, Mapping)]
+
+
+def status_of(response: httpx.Response) -> int:
+    """Just the HTTP status of an answer."""
+    return response.status_code
 
 
 def health_of(response: httpx.Response) -> HealthReport:
@@ -247,3 +253,7 @@ class BaseClient:
     def _health_call(self) -> Call[HealthReport]:
         request = self._http.build_request("GET", READY_PATH)
         return Call(request, health_of, accept=frozenset({503}))
+
+    def _proxy_status_call(self) -> Call[int]:
+        request = self._http.build_request("GET", PROXY_HEALTH_PATH)
+        return Call(request, status_of, accept=frozenset({404}))

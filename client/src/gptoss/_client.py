@@ -127,3 +127,7 @@ class Client(BaseClient):
     def health(self) -> HealthReport:
         """The gateway's readiness and its components; "not ready" is a result, not an error."""
         return self._run(self._health_call())
+
+    def proxy_status(self) -> int:
+        """Status of nginx's own `/nginx-health`: 200 when nginx is in front, 404 without one."""
+        return self._run(self._proxy_status_call())

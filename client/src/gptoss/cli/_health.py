@@ -1,6 +1,7 @@
 """`gptoss health`: checks a deployment end to end, one line per component, red or green.
 
-Gateway reachable → key accepted → gateway ready (and each component it reports, Ollama
+nginx (its own `/nginx-health`; skipped when the URL is the gateway itself) → gateway
+reachable → key accepted → gateway ready (and each component it reports, Ollama
 included) → the model present → a one-token generation. A check that cannot run because an
 earlier one failed is shown as skipped; any failure makes the exit code non-zero.
 """
@@ -15,6 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .._client import Client
+from .._config import server_root
 from .._exceptions import APIError
 from .._types import ComponentHealth, HealthReport, Model
 from ._errors import explain
@@ -82,16 +84,37 @@ def _generation_check(client: Client) -> Check:
     return Check("generation", "ok", f"generated {tokens} token(s) in {elapsed:.1f} s")
 
 
+def _proxy_check(client: Client) -> Check:
+    """nginx answers its own health location (404 there: no nginx in front, talking directly)."""
+    try:
+        status = client.proxy_status()
+    except APIError as error:
+        return _failed("nginx", error, client)
+    if status == 404:
+        return Check("nginx", "skip", "no nginx in front (this URL is the gateway itself)")
+    return Check("nginx", "ok", f"answers at {server_root(client.base_url)}")
+
+
 def run_checks(client: Client) -> list[Check]:
     """Every check, in order; stops asking the server things that cannot work any more."""
+    proxy = _proxy_check(client)
+    if proxy.status == "fail":
+        return [
+            proxy,
+            *_skipped(
+                "gateway", "api key", "ready", MODEL_CHECK, "generation", reason="nginx unreachable"
+            ),
+        ]
+    checks = [proxy]
     try:
         report = client.health()
     except APIError as error:
         return [
+            *checks,
             _failed("gateway", error, client),
             *_skipped("api key", "ready", MODEL_CHECK, "generation", reason="gateway unreachable"),
         ]
-    checks = [Check("gateway", "ok", f"reachable at {client.base_url}")]
+    checks.append(Check("gateway", "ok", f"reachable at {client.base_url}"))
     try:
         models = client.models()
     except APIError as error:
