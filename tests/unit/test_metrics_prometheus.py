@@ -127,7 +127,8 @@ def test_prometheus_scrapes_the_exact_count_with_the_token(
     expr = 'sum(gateway_http_requests_total{job="gateway", route="/v1/models", status="200"})'
     _poll(lambda: _scalar(prometheus, expr) == REQUESTS, 30)
     assert _scalar(prometheus, 'up{job="gateway"}') == 1
-    assert _scalar(prometheus, 'up{job="gateway-wrong-token"}') == 0
+    # The second job scrapes on its own schedule: wait for its first (refused) scrape.
+    _poll(lambda: _scalar(prometheus, 'up{job="gateway-wrong-token"}') == 0, 30)
     targets = httpx.get(f"{prometheus}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
     refused = [t for t in targets if t["labels"]["job"] == "gateway-wrong-token"]
     assert "401" in refused[0]["lastError"]
