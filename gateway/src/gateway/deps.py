@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from gateway.context import RequestContext, accept_or_mint_request_id
+from gateway.context import RequestContext
 from gateway.settings import Settings
 from gateway.upstream import OllamaClient
 
@@ -26,16 +26,6 @@ def get_ollama(request: Request) -> OllamaClient:
 
 
 def get_context(request: Request) -> RequestContext:
-    """This request's context (created by the request-context middleware)."""
-    ctx = getattr(request.state, "ctx", None)
-    if isinstance(ctx, RequestContext):
-        return ctx
-    # Only reached when the app runs without its middleware (never in production).
-    ctx = RequestContext(
-        request_id=accept_or_mint_request_id(request.headers.get("x-request-id")),
-        method=request.method,
-        path=request.url.path,
-        client_ip=request.client.host if request.client else None,
-    )
-    request.state.ctx = ctx
+    """This request's context (created by the request-context middleware, always installed)."""
+    ctx: RequestContext = request.state.ctx
     return ctx

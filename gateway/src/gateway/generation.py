@@ -24,8 +24,8 @@ from typing import Any, Protocol, cast
 
 from starlette.requests import Request
 
+from gateway.cancellation import until_disconnect
 from gateway.context import CLIENT_DISCONNECT, OK, RequestContext, outcome_for_status
-from gateway.disconnect import until_disconnect
 from gateway.errors import GatewayError
 from gateway.sse import DONE, data_event, error_event
 from gateway.upstream import OllamaClient

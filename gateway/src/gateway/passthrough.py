@@ -21,10 +21,10 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from gateway.access import authorize_model
+from gateway.cancellation import until_disconnect
 from gateway.context import CLIENT_DISCONNECT, TIMEOUT, UPSTREAM_ERROR, RequestContext
 from gateway.deadline import ReadDeadline
 from gateway.deps import get_context, get_ollama
-from gateway.disconnect import until_disconnect
 from gateway.errors import InvalidRequest
 
 NDJSON = "application/x-ndjson"

@@ -17,8 +17,8 @@ from typing import Any, cast
 from starlette.requests import Request
 
 from gateway.access import authorize_model
+from gateway.cancellation import until_disconnect
 from gateway.context import CLIENT_DISCONNECT, OK, RequestContext
-from gateway.disconnect import until_disconnect
 from gateway.errors import GatewayError
 from gateway.generation import outcome_of
 from gateway.protocol_responses import ResponsesRequest

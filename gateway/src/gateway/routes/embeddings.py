@@ -6,8 +6,8 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from gateway.cancellation import until_disconnect
 from gateway.deps import get_context, get_ollama, get_settings
-from gateway.disconnect import until_disconnect
 from gateway.embeddings import EmbeddingsRequest, EmbeddingsService
 
 router = APIRouter(tags=["embeddings"])
