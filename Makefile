@@ -21,9 +21,10 @@ $(VENV)/.installed: gateway/pyproject.toml client/pyproject.toml tests/fake_olla
 
 install: $(VENV)/.installed ## create .venv with gateway, client, fake Ollama and dev tools (idempotent)
 
-lint: install ## ruff lint + format check
+lint: install ## ruff lint + format check + the gateway's import layers (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: install ## mypy (strict)
 	$(BIN)/mypy gateway/src client/src tests/fake_ollama/src

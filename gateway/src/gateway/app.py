@@ -8,14 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway import __version__
-from gateway.access_middleware import AccessMiddleware
+from gateway.access.guard import build_guard
+from gateway.access.middleware import AccessMiddleware
 from gateway.errors import install_error_handlers
-from gateway.guard import build_guard
-from gateway.health import ReadinessChecker
-from gateway.logs import configure_logging
-from gateway.metrics import publish_build_info
 from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from gateway.request_metrics import MetricsMiddleware, RequestMetrics
+from gateway.observability.health import ReadinessChecker
+from gateway.observability.logs import configure_logging
+from gateway.observability.metrics import publish_build_info
+from gateway.observability.request_metrics import MetricsMiddleware, RequestMetrics
 from gateway.routes import (
     chat,
     completions,
@@ -27,7 +27,7 @@ from gateway.routes import (
     responses,
 )
 from gateway.settings import Settings
-from gateway.upstream import OllamaClient
+from gateway.upstream.client import OllamaClient
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gateway import keys_cli
+from gateway.access import keys_cli
 
 
 def _serve(args: argparse.Namespace) -> int:

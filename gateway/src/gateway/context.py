@@ -47,8 +47,8 @@ class RequestContext:
     outcome: str | None = None
     key_id: str | None = None
     key_name: str | None = None
-    # Set by auth (gateway.guard) for gateway.access: admin flag, models the key may use
-    # (normalised Ollama names; None: every model).
+    # Set by auth (gateway.access.guard) for gateway.access.rights: admin flag, models the key may
+    # use (normalised Ollama names; None: every model).
     key_admin: bool = False
     key_models: frozenset[str] | None = None
     # Generation timings for metrics (filled by the services from Ollama's stream).

@@ -10,7 +10,7 @@ from fastapi import Request
 
 from gateway.context import RequestContext
 from gateway.settings import Settings
-from gateway.upstream import OllamaClient
+from gateway.upstream.client import OllamaClient
 
 
 def get_settings(request: Request) -> Settings:

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from gateway.logs import logging_config
+from gateway.observability.logs import logging_config
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Allocations between two young-generation collections (CPython's default: 700).

@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     )
     git_sha: str = Field("unknown", description="Git commit of this build (gateway_build_info).")
 
-    # API keys and rate limits (gateway.keys, gateway.keytable, gateway.ratelimit, gateway.guard).
+    # API keys and rate limits (gateway.access: keys, keytable, ratelimit, guard).
     api_keys: SecretStr = Field(
         SecretStr(""), description="Quick path: plain API keys, comma-separated (hashed at start)."
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from gateway.chat_service import ChatService
 from gateway.deps import get_context, get_ollama, get_settings
-from gateway.protocol import ChatCompletionRequest
+from gateway.openai_api.chat_service import ChatService
+from gateway.openai_api.protocol.chat import ChatCompletionRequest
 from gateway.routes.replies import reply
 
 router = APIRouter(tags=["openai"])

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from gateway.completion_service import CompletionService
 from gateway.deps import get_context, get_ollama, get_settings
-from gateway.protocol import CompletionRequest
+from gateway.openai_api.completion_service import CompletionService
+from gateway.openai_api.protocol.chat import CompletionRequest
 from gateway.routes.replies import reply
 
 router = APIRouter(tags=["openai"])

@@ -6,9 +6,9 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from gateway.cancellation import until_disconnect
 from gateway.deps import get_context, get_ollama, get_settings
-from gateway.embeddings import EmbeddingsRequest, EmbeddingsService
+from gateway.openai_api.embeddings import EmbeddingsRequest, EmbeddingsService
+from gateway.upstream.cancellation import until_disconnect
 
 router = APIRouter(tags=["embeddings"])
 

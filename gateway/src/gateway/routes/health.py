@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from gateway.context import OK
 from gateway.deps import get_context
-from gateway.health import ReadinessChecker
+from gateway.observability.health import ReadinessChecker
 
 router = APIRouter(tags=["health"])
 

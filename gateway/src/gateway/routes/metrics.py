@@ -13,10 +13,10 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from gateway import metrics
 from gateway.deps import get_settings
 from gateway.errors import AuthenticationFailed
-from gateway.request_metrics import METRICS_PATH
+from gateway.observability import metrics
+from gateway.observability.request_metrics import METRICS_PATH
 from gateway.settings import Settings
 
 router = APIRouter(tags=["monitoring"])

@@ -8,8 +8,8 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from gateway.catalog import ModelCatalog
 from gateway.deps import get_context, get_ollama, get_settings
+from gateway.openai_api.catalog import ModelCatalog
 
 router = APIRouter(tags=["models"])
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from gateway.access import require_admin
-from gateway.deps import get_context
-from gateway.passthrough import relay
+from gateway.access.rights import require_admin
+from gateway.deps import get_context, get_ollama
+from gateway.upstream.passthrough import relay
 
 GENERATION_ROUTES = ("/api/chat", "/api/generate")
 RELAYED_ROUTES: dict[str, list[str]] = {
@@ -32,18 +32,18 @@ MANAGEMENT_ROUTES: dict[str, list[str]] = {
 
 async def relay_generation(request: Request) -> Response:
     """``/api/chat`` and ``/api/generate``: relayed, with model and tokens taken for the logs."""
-    return await relay(request, tap_usage=True)
+    return await relay(request, get_ollama(request), get_context(request), tap_usage=True)
 
 
 async def relay_as_is(request: Request) -> Response:
     """Embeddings, ``show``, ``tags``, ``version`` and ``ps``: relayed unchanged."""
-    return await relay(request)
+    return await relay(request, get_ollama(request), get_context(request))
 
 
 async def relay_management(request: Request) -> Response:
     """Model management: relayed for admin keys only (403 ``admin_key_required`` otherwise)."""
     require_admin(get_context(request), MANAGEMENT_ACTION)
-    return await relay(request)
+    return await relay(request, get_ollama(request), get_context(request))
 
 
 def _routes() -> APIRouter:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 from starlette.responses import Response
 
-from gateway.chat_service import Reply
-from gateway.sse import event_stream
+from gateway.openai_api.chat_service import Reply
+from gateway.openai_api.sse import event_stream
 
 
 def reply(result: Reply) -> Response:

@@ -7,9 +7,9 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gateway.deps import get_context, get_ollama, get_settings
-from gateway.protocol_responses import ResponsesRequest
-from gateway.responses_service import ResponsesService
-from gateway.sse import event_stream
+from gateway.openai_api.protocol.responses import ResponsesRequest
+from gateway.openai_api.responses_service import ResponsesService
+from gateway.openai_api.sse import event_stream
 
 router = APIRouter(tags=["responses"])
 

@@ -1,0 +1,5 @@
+"""Access: API keys (store, in-memory table, ``gateway keys`` CLI), what a key may do, the auth and
+rate-limit guard, its stores (:mod:`.ratelimit`) and the ASGI middleware applying them.
+
+May import only the core (``errors``, ``settings``, ``context``); nothing above it.
+"""

@@ -1,0 +1,93 @@
+"""The model list of ``/v1/models``: Ollama's ``/api/tags`` in OpenAI's shape, aliases included."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from gateway.access.rights import authorize_model, model_allowed
+from gateway.context import RequestContext
+from gateway.errors import NotFound
+from gateway.settings import Settings, with_tag
+from gateway.upstream.client import OllamaClient
+
+
+def owner_of(name: str) -> str:
+    """OpenAI's ``owned_by``: the namespace of ``[host/][namespace/]model[:tag]`` (``library``)."""
+    path = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
+    parts = path.split("/")
+    return parts[-2] if len(parts) > 1 else "library"
+
+
+def unix_time(timestamp: object) -> int:
+    """Seconds since the epoch of an RFC 3339 timestamp (0 when missing or unreadable)."""
+    if not isinstance(timestamp, str):
+        return 0
+    try:
+        return int(datetime.fromisoformat(timestamp).timestamp())
+    except ValueError:
+        return 0
+
+
+def model_object(public_id: str, tag: dict[str, Any]) -> dict[str, Any]:
+    """One OpenAI model object for an ``/api/tags`` entry, listed under ``public_id``."""
+    return {
+        "id": public_id,
+        "object": "model",
+        "created": unix_time(tag.get("modified_at")),
+        "owned_by": owner_of(str(tag.get("name") or public_id)),
+    }
+
+
+class ModelCatalog:
+    """Reads the models Ollama has and names them the way clients may ask for them."""
+
+    def __init__(self, settings: Settings, ollama: OllamaClient, ctx: RequestContext) -> None:
+        self.settings = settings
+        self.ollama = ollama
+        self.ctx = ctx
+
+    async def _tags(self) -> dict[str, dict[str, Any]]:
+        """Ollama's local models by name."""
+        data = await self.ollama.json("GET", "/api/tags", request_id=self.ctx.request_id)
+        models = data.get("models") or []
+        return {
+            str(entry["name"]): entry
+            for entry in models
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str)
+        }
+
+    async def list(self) -> list[dict[str, Any]]:
+        """Every model the key may use, then the aliases of those (each id listed once)."""
+        tags = {
+            name: tag for name, tag in (await self._tags()).items() if model_allowed(self.ctx, name)
+        }
+        listed = [model_object(name, tag) for name, tag in tags.items()]
+        for alias, target in self.settings.aliases.items():
+            if alias not in tags and target in tags:
+                listed.append(model_object(alias, tags[target]))
+        return listed
+
+    async def get(self, model_id: str) -> dict[str, Any]:
+        """The model object for ``model_id`` (a name, an alias, or a name without ``:latest``)."""
+        target = self.settings.resolve_model(model_id)
+        authorize_model(self.ctx, target)
+        tags = await self._tags()
+        tag = tags.get(target) or tags.get(with_tag(target))
+        if tag is None:
+            raise self.not_found(model_id, target)
+        return model_object(model_id, tag)
+
+    def not_found(self, model_id: str, target: str) -> NotFound:
+        """The 404 for a model this server does not have (mentions a pending download)."""
+        if self.settings.is_expected(target):
+            detail = (
+                f"The model '{model_id}' is configured but not downloaded yet; it should appear "
+                "once `docker compose logs -f ollama` shows the pull finished."
+            )
+        else:
+            detail = (
+                f"The model '{model_id}' does not exist on this server. "
+                "GET /v1/models lists the models you can use."
+            )
+        return NotFound(detail, code="model_not_found", param="model")

@@ -1,0 +1,225 @@
+"""One upstream generation on behalf of one gateway request, whole or as an OpenAI SSE stream.
+
+:class:`Generation` drives :meth:`OllamaClient.generate` and keeps the request's context up to
+date: model usage, and the outcome (``ok``, ``client_disconnect``, ``upstream_error``,
+``timeout``, ``invalid_request``). It knows nothing of the OpenAI objects: a *reader* extracts
+content, thinking and tool calls from each Ollama object, and a :class:`ChunkRenderer` turns them
+into the endpoint's stream chunks.
+
+* Whole answers race the upstream call against the client's disconnect
+  (:func:`gateway.disconnect.until_disconnect`), so a departed client stops the GPU within a read.
+* Streams wait for Ollama's first object before the response starts, so errors Ollama reports up
+  front (unknown model, busy, unreachable, first-byte timeout) keep their HTTP status. After that,
+  a failure becomes one SSE error event and the stream ends. When the client leaves, Starlette
+  cancels the iterator, which closes the upstream response; the outcome stays
+  ``client_disconnect`` with the tokens relayed so far.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from contextlib import aclosing
+from time import perf_counter
+from typing import Any, Protocol, cast
+
+from starlette.requests import Request
+
+from gateway.context import CLIENT_DISCONNECT, OK, RequestContext, outcome_for_status
+from gateway.errors import GatewayError
+from gateway.openai_api.sse import DONE, data_event, error_event
+from gateway.upstream.cancellation import until_disconnect
+from gateway.upstream.client import OllamaClient
+
+Piece = tuple[str, str, Sequence[dict[str, Any]]]
+"""What one Ollama object adds: (content, thinking, tool calls)."""
+
+Reader = Callable[[dict[str, Any]], Piece]
+
+
+class Output:
+    """Everything one generation produced so far, and Ollama's final counts once it is done."""
+
+    __slots__ = (
+        "_content",
+        "_thinking",
+        "completion_tokens",
+        "done_reason",
+        "final",
+        "produced",
+        "prompt_tokens",
+        "tool_calls",
+    )
+
+    def __init__(self) -> None:
+        self._content: list[str] = []
+        self._thinking: list[str] = []
+        self.tool_calls: list[dict[str, Any]] = []
+        self.done_reason: str | None = None
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
+        self.produced = 0
+        self.final: dict[str, Any] | None = None
+
+    def add(self, piece: Piece) -> None:
+        """Append one Ollama object's content, thinking and tool calls."""
+        content, thinking, calls = piece
+        if content:
+            self._content.append(content)
+        if thinking:
+            self._thinking.append(thinking)
+        if calls:
+            self.tool_calls.extend(calls)
+        if content or thinking or calls:
+            self.produced += 1
+
+    def finish(self, final: dict[str, Any]) -> None:
+        """Take ``done_reason`` and the token counts from Ollama's final object."""
+        self.final = final
+        self.done_reason = final.get("done_reason")
+        self.prompt_tokens = final.get("prompt_eval_count") or 0
+        self.completion_tokens = final.get("eval_count") or 0
+
+    @property
+    def text(self) -> str:
+        """The answer text."""
+        return "".join(self._content)
+
+    @property
+    def reasoning(self) -> str:
+        """The reasoning (thinking) text."""
+        return "".join(self._thinking)
+
+
+class ChunkRenderer(Protocol):
+    """Turns a generation into the stream objects of one OpenAI endpoint."""
+
+    def opening(self) -> dict[str, Any] | None:
+        """The chunk sent before any output (the assistant role), if the endpoint has one."""
+
+    def deltas(self, piece: Piece) -> list[dict[str, Any]]:
+        """The chunks for one Ollama object."""
+
+    def closing(self, output: Output) -> dict[str, Any]:
+        """The chunk carrying ``finish_reason``."""
+
+    def usage(self, output: Output) -> dict[str, Any]:
+        """The usage chunk (``stream_options.include_usage``)."""
+
+
+def outcome_of(error: GatewayError) -> str:
+    """The log/metrics outcome of a request that failed with ``error``."""
+    return outcome_for_status(error.status)
+
+
+class Generation:
+    """One call to ``/api/chat`` or ``/api/generate`` for one gateway request."""
+
+    def __init__(
+        self,
+        ollama: OllamaClient,
+        ctx: RequestContext,
+        request: Request,
+        path: str,
+        body: dict[str, Any],
+        read: Reader,
+    ) -> None:
+        self.ollama = ollama
+        self.ctx = ctx
+        self.request = request
+        self.path = path
+        self.body = body
+        self.read = read
+        self._started = 0.0
+
+    def _chunks(self) -> AsyncGenerator[dict[str, Any], None]:
+        self._started = perf_counter()
+        chunks = self.ollama.generate(self.path, self.body, request_id=self.ctx.request_id)
+        return cast(AsyncGenerator[dict[str, Any], None], chunks)
+
+    def _take(self, output: Output, chunk: dict[str, Any]) -> Piece:
+        """Add one Ollama object to ``output`` (noting the first token's arrival)."""
+        piece = self.read(chunk)
+        output.add(piece)
+        self.ctx.completion_tokens = output.produced  # kept current for a client that leaves
+        if output.produced == 1:
+            self.ctx.mark_first_token()
+        if chunk.get("done"):
+            output.finish(chunk)
+        return piece
+
+    def _end(self, output: Output, outcome: str) -> None:
+        """Record usage, upstream time and outcome on the context (once per generation)."""
+        ctx = self.ctx
+        ctx.add_upstream_time(perf_counter() - self._started)
+        if output.final is not None:
+            ctx.record_final_chunk(output.final)
+        else:  # cut short: count the tokens produced so far (the prompt count never came)
+            ctx.record_usage(None, output.produced)
+        ctx.outcome = outcome
+
+    async def collect(self) -> Output:
+        """Run the generation to its end and return what it produced.
+
+        Raises :class:`GatewayError` (a 499 ``ClientClosedRequest`` when the client left first).
+        """
+        output = Output()
+        try:
+            await until_disconnect(self.request, self.ctx, self._consume(output))
+        except GatewayError as error:
+            self._end(output, outcome_of(error))
+            raise
+        self._end(output, OK)
+        return output
+
+    async def _consume(self, output: Output) -> None:
+        async with aclosing(self._chunks()) as chunks:
+            async for chunk in chunks:
+                self._take(output, chunk)
+
+    async def stream(self, renderer: ChunkRenderer, *, include_usage: bool) -> AsyncIterator[bytes]:
+        """Wait for Ollama's first object, then return the SSE events of the whole answer.
+
+        Errors before the first object raise :class:`GatewayError` (a real HTTP status).
+        """
+        chunks = self._chunks()
+        try:
+            first = await until_disconnect(self.request, self.ctx, anext(chunks))
+        except GatewayError as error:
+            await chunks.aclose()
+            self._end(Output(), outcome_of(error))
+            raise
+        # Until the stream reaches an end, a departed client is the outcome: Starlette cancels
+        # the iterator (or drops it, when the disconnect came during a send or before the start).
+        self.ctx.outcome = CLIENT_DISCONNECT
+        return self._events(first, chunks, renderer, include_usage)
+
+    async def _events(
+        self,
+        first: dict[str, Any],
+        chunks: AsyncGenerator[dict[str, Any], None],
+        renderer: ChunkRenderer,
+        include_usage: bool,
+    ) -> AsyncIterator[bytes]:
+        output = Output()
+        try:
+            async with aclosing(chunks):
+                if (opening := renderer.opening()) is not None:
+                    yield data_event(opening)
+                for event in renderer.deltas(self._take(output, first)):
+                    yield data_event(event)
+                async for chunk in chunks:  # to its end: the connection then goes back to the pool
+                    for event in renderer.deltas(self._take(output, chunk)):
+                        yield data_event(event)
+        except GatewayError as error:
+            self.ctx.error_code = error.code
+            self._end(output, outcome_of(error))
+            yield error_event(error)
+            return
+        except BaseException:  # cancelled or closed: the client went away
+            self._end(output, CLIENT_DISCONNECT)
+            raise
+        self._end(output, OK)
+        yield data_event(renderer.closing(output))
+        if include_usage:
+            yield data_event(renderer.usage(output))
+        yield DONE

@@ -1,0 +1,291 @@
+"""The Ollama upstream client: one shared ``httpx.AsyncClient`` per worker, timeouts, error mapping.
+
+Generation calls always stream from Ollama (``stream: true``) even when the gateway's caller asked
+for a single JSON answer: that gives a first-byte timeout and a between-chunks timeout instead of
+one long blind wait, lets a departed client stop the GPU at the next token, and keeps the token
+counts of a half-finished answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import orjson
+
+from gateway.errors import (
+    GatewayError,
+    InvalidRequest,
+    NotFound,
+    ServiceUnavailable,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from gateway.settings import Settings
+from gateway.upstream.deadline import ReadDeadline
+from gateway.upstream.pool import ConnectionStack
+
+log = logging.getLogger("gateway.upstream.client")
+
+BUSY_MARKER = "server busy"
+DRAIN_SECONDS = 1.0
+# Ollama's API has a few dozen paths; past this many (blob digests...) URLs are not kept.
+MAX_CACHED_URLS = 64
+
+
+class OllamaClient:
+    """Talks to Ollama's native API and turns every failure into a :class:`GatewayError`."""
+
+    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None):
+        self.settings = settings
+        self.http = httpx.AsyncClient(
+            base_url=settings.ollama_url,
+            transport=transport
+            or ConnectionStack(max_connections=settings.upstream_max_connections),
+            timeout=httpx.Timeout(
+                connect=settings.connect_timeout,
+                read=None,  # first-byte and between-chunk limits are enforced per read below
+                write=settings.connect_timeout,
+                pool=settings.connect_timeout,
+            ),
+        )
+        self._urls: dict[str, httpx.URL] = {}
+
+    async def aclose(self) -> None:
+        """Close the connection pool (called from the app lifespan)."""
+        await self.http.aclose()
+
+    def _url(self, path: str) -> httpx.URL:
+        """The absolute URL of ``path`` on Ollama, parsed and merged once per path.
+
+        A string URL costs httpx a parse and a merge with ``base_url`` on every request; an
+        absolute :class:`httpx.URL` is taken as it is. The merge is httpx's own.
+        """
+        url = self._urls.get(path)
+        if url is None:
+            url = self.http.build_request("GET", path).url
+            if len(self._urls) < MAX_CACHED_URLS:
+                self._urls[path] = url
+        return url
+
+    @asynccontextmanager
+    async def open(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        request_id: str | None = None,
+        model: str | None = None,
+    ) -> AsyncIterator[httpx.Response]:
+        """Send a request and yield the streaming response once its headers arrived.
+
+        Connection failures, the first-byte timeout and error statuses (for ``model`` aware
+        messages) raise :class:`GatewayError`; the response is closed when the block exits,
+        which cancels the generation upstream.
+        """
+        headers = {"Content-Type": "application/json"} if content is not None else {}
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        request = self.http.build_request(method, self._url(path), content=content, headers=headers)
+        try:
+            async with asyncio.timeout(self.settings.first_byte_timeout):
+                response = await self.http.send(request, stream=True)
+        except TimeoutError as exc:
+            raise self.first_byte_timeout() from exc
+        except httpx.TransportError as exc:
+            raise self.unreachable(exc) from exc
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def json(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        request_id: str | None = None,
+        model: str | None = None,
+    ) -> dict[str, Any]:
+        """A non-streaming call returning Ollama's JSON object (error statuses raise)."""
+        content = orjson.dumps(body) if body is not None else None
+        async with self.open(
+            method, path, content=content, request_id=request_id, model=model
+        ) as response:
+            raw = await self._read_all(response)
+            if response.status_code >= 400:
+                raise self.error_for(response.status_code, raw, model)
+        return _decode_object(raw)
+
+    async def generate(
+        self, path: str, body: dict[str, Any], *, request_id: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Stream a generation (``/api/chat`` or ``/api/generate``), yielding each NDJSON object.
+
+        Raises :class:`GatewayError` before the first object (bad status, unreachable, timeout)
+        and during the stream (error line, dropped connection, unreadable line, silence longer
+        than the between-chunks timeout). Closing the iterator closes the upstream request.
+        """
+        model = body.get("model")
+        if self.settings.log_prompts and log.isEnabledFor(logging.DEBUG):
+            # Opt-in only (GATEWAY_LOG_PROMPTS=true with GATEWAY_LOG_LEVEL=DEBUG): prompts can
+            # hold personal data, so they are never logged by default.
+            log.debug(
+                "prompt sent to Ollama",
+                extra={
+                    "path": path,
+                    "model": model,
+                    "prompt": body.get("messages", body.get("prompt")),
+                },
+            )
+        payload = orjson.dumps({**body, "stream": True})
+        async with self.open(
+            "POST", path, content=payload, request_id=request_id, model=model
+        ) as response:
+            if response.status_code >= 400:
+                raise self.error_for(response.status_code, await self._read_all(response), model)
+            raw = response.aiter_bytes()
+            partial = b""  # the start of a line whose newline has not arrived yet
+            with ReadDeadline(self.settings.chunk_timeout) as deadline:
+                while True:
+                    data = await self._next_read(raw, deadline)
+                    lines = (partial + data).split(b"\n") if partial else data.split(b"\n")
+                    partial = lines.pop() if data else b""  # at the end, the rest is a line
+                    for line in lines:
+                        if not line or line.isspace():
+                            continue
+                        chunk = _decode_object(line)
+                        if "error" in chunk:
+                            raise self.error_for(500, line, model)
+                        yield chunk
+                        if chunk.get("done"):
+                            await _drain(raw)
+                            return
+                    if not data:
+                        raise UpstreamError(
+                            "Ollama ended the answer without its final chunk. Retry the request; "
+                            "if it keeps happening check `docker compose logs ollama`."
+                        )
+
+    async def _next_read(self, raw: AsyncIterator[bytes], deadline: ReadDeadline) -> bytes:
+        """The next piece of a streamed body, ``b""`` at its end; silence and breaks raise."""
+        try:
+            return await deadline.read(anext(raw))
+        except StopAsyncIteration:
+            return b""
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                f"Ollama went silent for more than {self.settings.chunk_timeout:g} s in the "
+                "middle of an answer. Retry, or raise GATEWAY_CHUNK_TIMEOUT."
+            ) from exc
+        except httpx.TransportError as exc:
+            raise UpstreamError(
+                f"The connection to Ollama broke in the middle of an answer "
+                f"({type(exc).__name__}). Retry the request."
+            ) from exc
+
+    async def _read_all(self, response: httpx.Response) -> bytes:
+        try:
+            async with asyncio.timeout(self.settings.total_timeout):
+                return await response.aread()
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                f"Ollama did not finish answering within {self.settings.total_timeout:g} s. "
+                "Retry, or raise GATEWAY_TOTAL_TIMEOUT."
+            ) from exc
+        except httpx.TransportError as exc:
+            raise UpstreamError(
+                f"The connection to Ollama broke while reading its answer ({type(exc).__name__})."
+                " Retry the request."
+            ) from exc
+
+    def first_byte_timeout(self) -> UpstreamTimeout:
+        """The 504 for an Ollama that accepted the request but never started answering."""
+        return UpstreamTimeout(
+            f"Ollama did not start answering within {self.settings.first_byte_timeout:g} s "
+            "(the model may be loading or the GPU saturated). Retry later, or raise "
+            "GATEWAY_FIRST_BYTE_TIMEOUT."
+        )
+
+    def unreachable(self, exc: Exception) -> ServiceUnavailable:
+        """The 503 for an Ollama that cannot be reached at all."""
+        return ServiceUnavailable(
+            f"Ollama is not reachable ({type(exc).__name__}); it may be starting or down. "
+            f"Retry in {self.settings.retry_after_seconds} s; operators: check "
+            "`docker compose logs ollama`.",
+            retry_after=self.settings.retry_after_seconds,
+            code="ollama_unavailable",
+        )
+
+    def error_for(self, status: int, raw: bytes, model: str | None) -> GatewayError:
+        """Map an Ollama error status and body to the gateway's error."""
+        message = _error_message(raw)
+        retry = self.settings.retry_after_seconds
+        if status == 404 and model and "not found" in message:
+            if self.settings.is_expected(model):
+                return ServiceUnavailable(
+                    f"{model} is still downloading — see `docker compose logs -f ollama`. "
+                    f"Retry in a minute.",
+                    retry_after=max(retry, 30),
+                    code="model_not_ready",
+                )
+            return NotFound(
+                f"The model '{model}' does not exist on this server. "
+                "GET /v1/models lists the models you can use.",
+                code="model_not_found",
+                param="model",
+            )
+        if status == 503 or BUSY_MARKER in message:
+            return ServiceUnavailable(
+                f"Ollama is busy (its queue is full). Retry in {retry} s.",
+                retry_after=retry,
+                code="server_busy",
+            )
+        if 400 <= status < 500:
+            return InvalidRequest(f"Ollama rejected the request: {message}")
+        return UpstreamError(
+            f"Ollama failed to answer: {message}. Retry the request; if it keeps failing, "
+            "operators should check `docker compose logs ollama`."
+        )
+
+
+async def _drain(raw: AsyncIterator[bytes]) -> None:
+    """Read the end of the chunked body after Ollama's final object.
+
+    A response closed before its end closes the connection too; drained, the connection goes
+    back to the pool and the next request skips a TCP connect (and a TIME_WAIT socket).
+    """
+    with contextlib.suppress(httpx.TransportError, TimeoutError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in raw:
+                pass
+
+
+def _error_message(raw: bytes) -> str:
+    """The text of Ollama's ``{"error": "..."}`` body, or the raw text when it is not JSON."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw.decode(errors="replace").strip()[:500] or "no details"
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        return str(data["error"])
+    return raw.decode(errors="replace").strip()[:500]
+
+
+def _decode_object(raw: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise UpstreamError(
+            "Ollama sent a reply the gateway could not read (not JSON). Retry the request."
+        ) from exc
+    if not isinstance(data, dict):
+        raise UpstreamError("Ollama sent an unexpected reply (not a JSON object).")
+    return data

@@ -1,0 +1,209 @@
+"""Relay one request to Ollama's native API unchanged and stream its answer back byte for byte.
+
+The body goes up as bytes; status, ``Content-Type`` and the body come back as Ollama sent them,
+one network chunk at a time (NDJSON stays incremental). Only failures of the connection itself
+become gateway errors: before the answer starts they are the OpenAI envelope (503 unreachable,
+504 no first byte); after it started, an NDJSON answer ends with Ollama's own ``{"error": ...}``
+line, which the official ``ollama`` client raises as ``ResponseError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from time import perf_counter
+from typing import Any
+
+import httpx
+import orjson
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from gateway.access.rights import authorize_model
+from gateway.context import CLIENT_DISCONNECT, TIMEOUT, UPSTREAM_ERROR, RequestContext
+from gateway.errors import InvalidRequest
+from gateway.upstream.cancellation import until_disconnect
+from gateway.upstream.client import OllamaClient
+from gateway.upstream.deadline import ReadDeadline
+
+NDJSON = "application/x-ndjson"
+KEPT_HEADERS = ("content-type", "content-encoding")
+BODYLESS_METHODS = frozenset({"GET", "HEAD"})
+MODEL_FIELDS = frozenset({"model", "name"})
+_DONE = b'"done":true'
+
+
+class FinalLineTap:
+    """Keeps Ollama's final ``"done":true`` line of a generation without parsing the others.
+
+    Only complete lines are searched for the marker (a JSON-escaped ``"done":true`` inside
+    generated text cannot match), so the per-chunk cost is one ``rfind`` and one ``in``.
+    """
+
+    def __init__(self) -> None:
+        self._partial = bytearray()
+        self.final: dict[str, Any] | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        """Look at one network chunk."""
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            self._partial += chunk
+            return
+        complete = bytes(self._partial) + chunk[:end] if self._partial else chunk[:end]
+        self._partial = bytearray(chunk[end + 1 :])
+        if _DONE in complete:
+            self._parse(complete)
+
+    def finish(self) -> None:
+        """Look at what followed the last newline (a ``stream: false`` answer has none)."""
+        if _DONE in self._partial:
+            self._parse(bytes(self._partial))
+
+    def _parse(self, lines: bytes) -> None:
+        start = lines.rfind(b"\n", 0, lines.rfind(_DONE)) + 1
+        stop = lines.find(b"\n", start)
+        try:
+            data = orjson.loads(lines[start : stop if stop >= 0 else None])
+        except orjson.JSONDecodeError:
+            return
+        if isinstance(data, dict) and data.get("done") is True:
+            self.final = data
+
+
+def record_final_line(ctx: RequestContext, final: dict[str, Any]) -> None:
+    """Model, token counts and timings of a native generation, for the logs and metrics."""
+    if isinstance(final.get("model"), str):
+        ctx.model = final["model"]
+    ctx.record_final_chunk(final)
+
+
+def requested_models(body: bytes) -> list[str]:
+    """Every model a native request body names, read the way Ollama (Go) reads it.
+
+    Go matches JSON keys to fields case-insensitively, so ``MODEL`` or ``Name`` count too. A body
+    the gateway cannot parse is refused rather than passed on unchecked.
+    """
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest(
+            "The request body is not valid JSON (UTF-8). Send a JSON object.",
+            code="invalid_json",
+        ) from None
+    if not isinstance(data, dict):
+        return []
+    return [str(v) for k, v in data.items() if k.lower() in MODEL_FIELDS and isinstance(v, str)]
+
+
+def error_line(message: str) -> bytes:
+    """Ollama's mid-stream error line."""
+    return orjson.dumps({"error": message}) + b"\n"
+
+
+class RelayedResponse(StreamingResponse):
+    """Ollama's answer streamed through; the upstream request is closed however the send ends."""
+
+    def __init__(
+        self,
+        upstream: httpx.Response,
+        owner: AsyncExitStack,
+        ctx: RequestContext,
+        *,
+        started: float,
+        chunk_timeout: float,
+        tap_usage: bool,
+    ) -> None:
+        self._upstream = upstream
+        self._started = started
+        self._owner = owner
+        self._ctx = ctx
+        self._chunk_timeout = chunk_timeout
+        self._tap = FinalLineTap() if tap_usage else None
+        self._finished = False
+        self._ndjson = upstream.headers.get("content-type", "").startswith(NDJSON)
+        headers = {
+            name: upstream.headers[name] for name in KEPT_HEADERS if name in upstream.headers
+        }
+        super().__init__(self._relay(), status_code=upstream.status_code, headers=headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the answer; a disconnect cancels the relay and closes the upstream request."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if not self._finished and self._ctx.outcome is None:
+                self._ctx.outcome = CLIENT_DISCONNECT
+            await self._owner.aclose()
+            self._ctx.add_upstream_time(perf_counter() - self._started)
+
+    async def _relay(self) -> AsyncIterator[bytes]:
+        chunks = self._upstream.aiter_raw()
+        ended_line = True
+        with ReadDeadline(self._chunk_timeout) as deadline:
+            while True:
+                try:
+                    chunk = await deadline.read(anext(chunks))
+                except StopAsyncIteration:
+                    break
+                except (TimeoutError, httpx.TransportError) as exc:
+                    self._finished = True
+                    failure = self._failure(exc)
+                    if self._ndjson:
+                        yield failure if ended_line else b"\n" + failure
+                    return
+                if self._tap is not None:
+                    if self._ndjson:
+                        self._ctx.mark_first_token()  # only the first call counts
+                    self._tap.feed(chunk)
+                ended_line = chunk.endswith(b"\n")
+                yield chunk
+        self._finished = True
+        if self._tap is not None:
+            self._tap.finish()
+            if self._tap.final is not None:
+                record_final_line(self._ctx, self._tap.final)
+
+    def _failure(self, exc: Exception) -> bytes:
+        if isinstance(exc, TimeoutError):
+            self._ctx.outcome = TIMEOUT
+            return error_line(
+                f"gateway: Ollama went silent for more than {self._chunk_timeout:g} s in the "
+                "middle of the answer. Retry, or raise GATEWAY_CHUNK_TIMEOUT."
+            )
+        self._ctx.outcome = UPSTREAM_ERROR
+        self._ctx.error_code = "upstream_error"  # metrics: gateway_upstream_errors{kind}
+        return error_line(
+            f"gateway: the connection to Ollama broke in the middle of the answer "
+            f"({type(exc).__name__}). Retry the request."
+        )
+
+
+async def relay(
+    request: Request, ollama: OllamaClient, ctx: RequestContext, *, tap_usage: bool = False
+) -> RelayedResponse:
+    """Forward ``request`` to the same path on Ollama and answer with Ollama's response.
+
+    A key limited to some models may only name those (403 ``model_not_allowed``); the body is
+    parsed for that check only, and only for such keys (unparsable: 400). A client that leaves
+    before Ollama's first byte cancels the upstream request (499).
+    """
+    body = None if request.method in BODYLESS_METHODS else await request.body()
+    if body and ctx.key_models is not None:
+        for model in requested_models(body):
+            authorize_model(ctx, model)
+    started = perf_counter()
+    owner = AsyncExitStack()
+    opening = ollama.open(request.method, request.url.path, content=body, request_id=ctx.request_id)
+    # Ollama sends nothing before a ``stream: false`` answer is complete: watch the client.
+    upstream = await until_disconnect(request, ctx, owner.enter_async_context(opening))
+    ctx.stream = upstream.headers.get("content-type", "").startswith(NDJSON)
+    return RelayedResponse(
+        upstream,
+        owner,
+        ctx,
+        started=started,
+        chunk_timeout=ollama.settings.chunk_timeout,
+        tap_usage=tap_usage,
+    )

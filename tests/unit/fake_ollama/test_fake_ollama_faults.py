@@ -1,0 +1,207 @@
+"""Fault injection (header or ``fault-*`` model), pacing knobs, queueing and cancellations."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from fake_ollama.faults import QUEUE_FULL
+from fake_ollama.testing import FakeOllamaProcess
+from tests.unit.fake_ollama.fake_ollama_support import chat, ndjson, post
+
+
+def _wait_cancelled(fake: FakeOllamaProcess, timeout: float = 5.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while not (entries := fake.cancelled()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return entries
+
+
+def test_busy_is_a_503_with_the_queue_full_message(fake_ollama: FakeOllamaProcess) -> None:
+    response = chat(fake_ollama, headers={"X-Fake-Fault": "busy"})
+    assert response.status_code == 503
+    assert response.json() == {
+        "error": "server busy, please try again.  maximum pending requests exceeded"
+    }
+    assert QUEUE_FULL.count("  ") == 1
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_http_500_by_model_name_before_any_byte(
+    fake_ollama: FakeOllamaProcess, stream: bool
+) -> None:
+    response = chat(fake_ollama, model="fault-http-500", stream=stream)
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    assert "llama runner process has terminated" in response.json()["error"]
+
+
+def test_fault_models_work_but_are_never_listed(fake_ollama: FakeOllamaProcess) -> None:
+    assert chat(fake_ollama, model="fault-busy").status_code == 503
+    names = [
+        m["name"] for m in httpx.get(fake_ollama.url + "/api/tags", timeout=5).json()["models"]
+    ]
+    assert not [n for n in names if n.startswith("fault-")]
+
+
+def test_unknown_fault_is_a_400_listing_the_known_ones(fake_ollama: FakeOllamaProcess) -> None:
+    response = chat(fake_ollama, headers={"X-Fake-Fault": "explode"})
+    assert response.status_code == 400
+    assert "midstream-error" in response.json()["error"]
+
+
+def test_legacy_error_is_status_200_with_one_error_line(fake_ollama: FakeOllamaProcess) -> None:
+    response = chat(fake_ollama, headers={"X-Fake-Fault": "legacy-error"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/x-ndjson"
+    (line,) = ndjson(response)
+    assert set(line) == {"error"}
+    assert (
+        chat(fake_ollama, headers={"X-Fake-Fault": "legacy-error"}, stream=False).status_code == 500
+    )
+
+
+def test_midstream_error_line_after_some_chunks_and_no_done(fake_ollama: FakeOllamaProcess) -> None:
+    response = chat(fake_ollama, model="fault-midstream-error")
+    assert response.status_code == 200
+    lines = ndjson(response)
+    assert len(lines) == 3 + 1
+    assert all(line.get("done") is False for line in lines[:3])
+    assert set(lines[-1]) == {"error"}
+    whole = chat(fake_ollama, model="fault-midstream-error", stream=False)
+    assert whole.status_code == 500
+    assert "error" in whole.json()
+
+
+def test_malformed_inserts_one_non_json_line_and_still_finishes(
+    fake_ollama: FakeOllamaProcess,
+) -> None:
+    raw = chat(fake_ollama, headers={"X-Fake-Fault": "malformed"}).content.split(b"\n")[:-1]
+    broken = []
+    for index, line in enumerate(raw):
+        try:
+            orjson.loads(line)
+        except orjson.JSONDecodeError:
+            broken.append(index)
+    assert broken == [3]
+    assert orjson.loads(raw[-1])["done"] is True
+    whole = chat(fake_ollama, headers={"X-Fake-Fault": "malformed"}, stream=False)
+    assert whole.status_code == 200
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(whole.content)
+
+
+def _read_until_dropped(fake: FakeOllamaProcess, stream: bool) -> bytes:
+    """Body bytes received before the connection broke (fails if it did not break)."""
+    body = {
+        "model": "fault-drop",
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": stream,
+    }
+    received = b""
+    with httpx.stream("POST", fake.url + "/api/chat", json=body, timeout=5) as response:
+        assert response.status_code == 200
+        try:
+            for chunk in response.iter_bytes():
+                received += chunk
+        except httpx.RemoteProtocolError:
+            return received
+    pytest.fail("the connection was not dropped")
+
+
+def test_drop_closes_a_stream_after_some_chunks(fake_ollama: FakeOllamaProcess) -> None:
+    received = _read_until_dropped(fake_ollama, stream=True)
+    assert received.count(b"\n") == 3
+    assert b'"done":true' not in received
+
+
+def test_drop_cuts_a_whole_body_short(fake_ollama: FakeOllamaProcess) -> None:
+    received = _read_until_dropped(fake_ollama, stream=False)
+    assert received
+    assert not received.endswith(b"}")
+
+
+def test_hang_sends_nothing_and_records_the_cancellation(fake_ollama: FakeOllamaProcess) -> None:
+    with pytest.raises(httpx.ReadTimeout):
+        chat(fake_ollama, headers={"X-Fake-Fault": "hang", "X-Request-ID": "hang-1"}, timeout=0.3)
+    (entry,) = _wait_cancelled(fake_ollama)
+    assert entry["request_id"] == "hang-1"
+    assert entry["stage"] == "hang"
+    assert entry["path"] == "/api/chat"
+
+
+def test_hang_is_bounded_by_hang_seconds(fake_ollama: FakeOllamaProcess) -> None:
+    fake_ollama.configure(hang_seconds=0.2)
+    response = chat(fake_ollama, model="fault-hang")
+    assert response.status_code == 500
+    assert "hang" in response.json()["error"]
+
+
+def test_closing_a_slow_stream_is_detected_promptly_with_tokens_so_far(
+    fake_ollama: FakeOllamaProcess,
+) -> None:
+    fake_ollama.configure(thinking_tokens=0, slow_token_delay=0.02)
+    body = {"model": "fault-slow", "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"X-Request-ID": "slow-1"}
+    with httpx.stream(
+        "POST", fake_ollama.url + "/api/chat", json=body, headers=headers, timeout=5
+    ) as response:
+        lines = response.iter_lines()
+        for _ in range(5):
+            next(lines)
+    closed_at = time.monotonic()
+    (entry,) = _wait_cancelled(fake_ollama)
+    assert time.monotonic() - closed_at < 2.0
+    assert entry["model"] == "fault-slow"
+    assert entry["request_id"] == "slow-1"
+    assert entry["stage"] == "generating"
+    assert 5 <= entry["tokens_emitted"] < 100
+    (recorded,) = fake_ollama.requests(path="/api/chat")
+    assert recorded["cancelled"] is True
+
+
+def test_non_streaming_request_cancelled_while_waiting(fake_ollama: FakeOllamaProcess) -> None:
+    fake_ollama.configure(first_token_delay=5.0)
+    with pytest.raises(httpx.ReadTimeout):
+        chat(fake_ollama, stream=False, timeout=0.3)
+    (entry,) = _wait_cancelled(fake_ollama)
+    assert (entry["stage"], entry["tokens_emitted"]) == ("loading", 0)
+
+
+def test_delays_show_in_load_and_eval_durations(fake_ollama: FakeOllamaProcess) -> None:
+    headers = {"X-Fake-Token-Delay": "0.005", "X-Fake-First-Token-Delay": "0.1"}
+    body = chat(fake_ollama, headers=headers, stream=False).json()
+    # measured by the fake's clock: allow the event loop's timer granularity (a few ms early)
+    assert body["load_duration"] >= 90_000_000
+    assert body["eval_duration"] >= 0.9 * 19 * 5_000_000
+
+
+def test_num_parallel_one_makes_requests_queue(fake_ollama: FakeOllamaProcess) -> None:
+    fake_ollama.configure(num_parallel=1, token_delay=0.05, thinking_tokens=0, content_tokens=10)
+    results: list[dict[str, Any]] = []
+    barrier = threading.Barrier(2)
+
+    def one() -> None:
+        barrier.wait(5)
+        results.append(chat(fake_ollama, stream=False).json())
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    phases = ("load_duration", "prompt_eval_duration", "eval_duration")
+    queued = sorted(r["total_duration"] - sum(r[p] for p in phases) for r in results)
+    # each generation takes 10 x 50 ms: the second request waits for most of the first one
+    assert queued[0] < 150_000_000
+    assert queued[1] > 250_000_000
+
+
+def test_faults_also_apply_to_embeddings(fake_ollama: FakeOllamaProcess) -> None:
+    response = post(fake_ollama, "/api/embed", {"model": "fault-busy", "input": "x"})
+    assert response.status_code == 503

@@ -1,0 +1,134 @@
+"""``POST /v1/completions`` (legacy text completion) over Ollama's ``/api/generate``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import openai
+import orjson
+import pytest
+
+from fake_ollama.testing import FakeOllamaProcess
+from tests.unit.gateway.openai_api.chat_support import auth, last_upstream_body, post, sse_payloads
+
+PATH = "/v1/completions"
+
+
+def complete(url: str, key: str, **body: Any) -> httpx.Response:
+    """``POST /v1/completions`` (``prompt`` defaults to "Say hi")."""
+    body.setdefault("prompt", "Say hi")
+    return post(url, key, PATH, body)
+
+
+def test_text_completion(
+    gateway_url: str, gateway_api_key: str, fake_ollama: FakeOllamaProcess
+) -> None:
+    fake_ollama.configure(thinking_tokens=2, content_tokens=4)
+    response = complete(gateway_url, gateway_api_key, model="gpt-oss-20b", max_tokens=40, seed=3)
+    assert response.status_code == 200
+    reply = response.json()
+    assert reply["id"].startswith("cmpl-")
+    assert reply["object"] == "text_completion"
+    assert reply["model"] == "gpt-oss-20b"
+    assert reply["choices"] == [
+        {"index": 0, "text": "Fake answer to: Say", "logprobs": None, "finish_reason": "stop"}
+    ]
+    assert reply["usage"] == {"prompt_tokens": 6, "completion_tokens": 6, "total_tokens": 12}
+    assert last_upstream_body(fake_ollama, "/api/generate") == {
+        "model": "gpt-oss:20b",
+        "prompt": "Say hi",
+        "options": {"num_predict": 40, "seed": 3},
+        "stream": True,
+    }
+
+
+def test_prompt_as_a_list_of_one_string_and_suffix(
+    gateway_url: str, gateway_api_key: str, fake_ollama: FakeOllamaProcess
+) -> None:
+    response = complete(gateway_url, gateway_api_key, prompt=["def f():"], suffix="return 1")
+    assert response.status_code == 200
+    sent = last_upstream_body(fake_ollama, "/api/generate")
+    assert (sent["prompt"], sent["suffix"]) == ("def f():", "return 1")
+
+
+def test_length_and_unique_ids(gateway_url: str, gateway_api_key: str) -> None:
+    first = complete(gateway_url, gateway_api_key, max_tokens=2).json()
+    second = complete(gateway_url, gateway_api_key, max_tokens=2).json()
+    assert first["choices"][0]["finish_reason"] == "length"
+    assert first["choices"][0]["text"] == ""  # the budget went to reasoning
+    assert first["id"] != second["id"]
+
+
+def test_stream_framing_byte_for_byte(
+    gateway_url: str, gateway_api_key: str, fake_ollama: FakeOllamaProcess
+) -> None:
+    fake_ollama.configure(thinking_tokens=1, content_tokens=2)
+    response = complete(
+        gateway_url, gateway_api_key, stream=True, stream_options={"include_usage": True}
+    )
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["x-accel-buffering"] == "no"
+    first = sse_payloads(response.content)[0]
+    envelope = {
+        "id": first["id"],
+        "object": "text_completion",
+        "created": first["created"],
+        "model": "gpt-oss:20b",
+    }
+
+    def event(choices: list[dict[str, Any]], **extra: Any) -> bytes:
+        return b"data: " + orjson.dumps({**envelope, "choices": choices, **extra}) + b"\n\n"
+
+    def choice(text: str, finish: str | None = None) -> dict[str, Any]:
+        return {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}
+
+    usage = {"prompt_tokens": 6, "completion_tokens": 3, "total_tokens": 9}
+    assert response.content == (
+        event([choice("Fake")])
+        + event([choice(" answer")])
+        + event([choice("", "stop")])
+        + event([], usage=usage)
+        + b"data: [DONE]\n\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "param"),
+    [
+        ({"prompt": ["a", "b"]}, 400, "prompt"),
+        ({"prompt": [1, 2, 3]}, 400, "prompt"),
+        ({"n": 2}, 400, "n"),
+        ({"model": "missing"}, 404, "model"),
+    ],
+)
+def test_errors(
+    gateway_url: str, gateway_api_key: str, fields: dict[str, Any], status: int, param: str
+) -> None:
+    response = complete(gateway_url, gateway_api_key, **fields)
+    assert response.status_code == status
+    assert response.json()["error"]["param"] == param
+
+
+def test_missing_prompt_is_400(gateway_url: str, gateway_api_key: str) -> None:
+    response = httpx.post(f"{gateway_url}{PATH}", json={}, headers=auth(gateway_api_key))
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "prompt"
+
+
+def test_mid_stream_failure_is_one_error_event(gateway_url: str, gateway_api_key: str) -> None:
+    response = complete(gateway_url, gateway_api_key, model="fault-drop", stream=True)
+    payloads = sse_payloads(response.content)
+    assert payloads[-1]["error"]["code"] == "upstream_error"
+    assert "[DONE]" not in payloads
+
+
+def test_openai_sdk(gateway_url: str, gateway_api_key: str) -> None:
+    client = openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=gateway_api_key, max_retries=0)
+    completion = client.completions.create(model="gpt-oss:20b", prompt="Say hi")
+    assert completion.choices[0].text.startswith("Fake answer to: Say hi")
+    streamed = client.completions.create(model="gpt-oss:20b", prompt="Say hi", stream=True)
+    text = "".join(chunk.choices[0].text for chunk in streamed if chunk.choices)
+    assert text == completion.choices[0].text
+    with pytest.raises(openai.NotFoundError):
+        client.completions.create(model="missing", prompt="x")
