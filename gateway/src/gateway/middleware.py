@@ -22,7 +22,7 @@ from gateway.context import (
 )
 from gateway.errors import RequestTooLarge
 
-access_log = logging.getLogger("gateway.access.rights")
+access_log = logging.getLogger("gateway.access")
 _REQUEST_ID_BYTES = REQUEST_ID_HEADER.encode()
 
 

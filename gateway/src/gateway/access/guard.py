@@ -51,7 +51,7 @@ from gateway.context import ERROR, RequestContext
 from gateway.errors import AuthenticationFailed, RateLimited, ServiceUnavailable
 from gateway.settings import Settings
 
-log = logging.getLogger("gateway.access.guard")
+log = logging.getLogger("gateway.guard")
 
 PROTECTED_PREFIXES = ("/v1/", "/api/")
 STORE_WARNING_INTERVAL = 5.0

@@ -22,7 +22,7 @@ from secrets import compare_digest
 
 from gateway.access.keys import KeyRecord, KeyStoreError, read_key_file
 
-log = logging.getLogger("gateway.access.keys")
+log = logging.getLogger("gateway.keys")
 
 ENV_KEY_PREFIX = "env-"
 ANONYMOUS_ID = "anonymous"

@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 from gateway.observability import metrics
 from gateway.settings import Settings
 
-log = logging.getLogger("gateway.observability.health")
+log = logging.getLogger("gateway.health")
 
 OK = "ok"
 DOWN = "down"

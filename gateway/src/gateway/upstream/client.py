@@ -30,7 +30,7 @@ from gateway.settings import Settings
 from gateway.upstream.deadline import ReadDeadline
 from gateway.upstream.pool import ConnectionStack
 
-log = logging.getLogger("gateway.upstream.client")
+log = logging.getLogger("gateway.upstream")
 
 BUSY_MARKER = "server busy"
 DRAIN_SECONDS = 1.0

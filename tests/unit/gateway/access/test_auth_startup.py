@@ -45,7 +45,7 @@ def test_gateway_serve_without_keys_exits_with_the_reason(tmp_path: Path) -> Non
 
 
 def test_auth_disabled_is_logged_loudly_every_start(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="gateway.access.guard"):
+    with caplog.at_level(logging.WARNING, logger="gateway.guard"):
         build_guard(settings(auth_disabled=True))
         build_guard(settings(auth_disabled=True))
     loud = [r for r in caplog.records if "API KEYS ARE NOT CHECKED" in r.getMessage()]
@@ -65,11 +65,11 @@ def test_auth_disabled_serves_without_a_key_as_anonymous(
 
 
 def test_memory_storage_warns_that_it_is_per_worker(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="gateway.access.guard"):
+    with caplog.at_level(logging.WARNING, logger="gateway.guard"):
         build_guard(settings(api_keys="sk-x"))
     assert "each worker process on its own" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="gateway.access.guard"):
+    with caplog.at_level(logging.WARNING, logger="gateway.guard"):
         build_guard(settings(api_keys="sk-x", ratelimit_storage="redis://127.0.0.1:1/0"))
     assert "each worker process" not in caplog.text
 
@@ -77,7 +77,7 @@ def test_memory_storage_warns_that_it_is_per_worker(caplog: pytest.LogCaptureFix
 def test_empty_key_file_starts_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="gateway.access.guard"):
+    with caplog.at_level(logging.WARNING, logger="gateway.guard"):
         guard = build_guard(settings(keys_file=tmp_path / "keys.json"))
     assert guard.keys is not None
     assert len(guard.keys) == 0

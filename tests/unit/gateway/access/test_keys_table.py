@@ -140,7 +140,7 @@ def test_broken_edit_keeps_the_previous_keys_and_is_logged(
     table = KeyTable(path=path, clock=clock)
     path.write_text('{"keys": [{"broken": true}]}')
     clock.now += 2
-    with caplog.at_level(logging.ERROR, logger="gateway.access.keys"):
+    with caplog.at_level(logging.ERROR, logger="gateway.keys"):
         assert table.lookup("sk-1") is not None
     assert "previous keys stay in force" in caplog.text
     write_keys(path, key_record("sk-2", "two"))

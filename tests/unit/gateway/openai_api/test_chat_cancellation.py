@@ -25,7 +25,7 @@ def access_log() -> Iterator[list[logging.LogRecord]]:
         def emit(self, record: logging.LogRecord) -> None:
             records.append(record)
 
-    logger = logging.getLogger("gateway.access.rights")
+    logger = logging.getLogger("gateway.access")
     handler = Collect(logging.INFO)
     saved = logger.level, logger.propagate
     logger.setLevel(logging.INFO)

@@ -288,12 +288,12 @@ def test_n_of_one_is_accepted() -> None:
 def test_unknown_field_names_are_logged_at_debug_without_values(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.DEBUG, logger="gateway.openai_api.protocol.chat"):
+    with caplog.at_level(logging.DEBUG, logger="gateway.protocol"):
         body_for(logit_bias={"42": 5}, store=True, user="u-1")
     fields = [
         r.__dict__.get("fields")
         for r in caplog.records
-        if r.name == "gateway.openai_api.protocol.chat"
+        if r.name == "gateway.protocol"
     ]
     assert ["logit_bias", "store"] in fields
     assert "42" not in caplog.text

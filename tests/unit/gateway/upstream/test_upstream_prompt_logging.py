@@ -29,18 +29,18 @@ async def _generate(settings: Settings) -> None:
 
 
 def _prompt_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "gateway.upstream.client"]
+    return [r for r in caplog.records if r.name == "gateway.upstream"]
 
 
 async def test_prompts_are_not_logged_by_default(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="gateway.upstream.client")
+    caplog.set_level(logging.DEBUG, logger="gateway.upstream")
     await _generate(Settings(ollama_url="http://ollama.test"))
     assert _prompt_records(caplog) == []
     assert "my secret plans" not in caplog.text
 
 
 async def test_prompts_are_logged_at_debug_when_opted_in(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="gateway.upstream.client")
+    caplog.set_level(logging.DEBUG, logger="gateway.upstream")
     await _generate(Settings(ollama_url="http://ollama.test", log_prompts=True))
     (record,) = _prompt_records(caplog)
     assert record.levelno == logging.DEBUG

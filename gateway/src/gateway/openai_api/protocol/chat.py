@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-log = logging.getLogger("gateway.openai_api.protocol.chat")
+log = logging.getLogger("gateway.protocol")
 
 Effort = Literal["low", "medium", "high"]
 """Reasoning levels of gpt-oss (``think`` in Ollama); the reasoning trace cannot be turned off."""
