@@ -37,6 +37,23 @@ unit: install ## unit + integration tests (no Docker), with the gateway coverage
 
 test: lint typecheck security unit ## everything that needs no Docker: lint, types, security, tests
 
+# Flake hunt, not part of CI: the suite must pass on a busy machine. stress-ng keeps STRESS_CPUS
+# cores busy (default: all of them) for as long as the tests run and is stopped however they end.
+STRESS_CPUS ?= $(shell nproc 2>/dev/null || echo 2)
+.PHONY: test-stress
+test-stress: install ## `make unit` while stress-ng keeps every core busy (flake hunt; needs stress-ng)
+	@command -v stress-ng >/dev/null 2>&1 || { \
+		echo "make test-stress needs stress-ng, which is not installed."; \
+		echo "Install it with: apt-get install stress-ng   (Debian/Ubuntu; use sudo if not root)"; \
+		exit 2; }
+	@stress-ng --cpu $(STRESS_CPUS) --timeout 2h --quiet & stress=$$!; \
+	trap 'kill $$stress 2>/dev/null; wait $$stress 2>/dev/null' EXIT; \
+	echo "stress-ng: $(STRESS_CPUS) CPU workers (pid $$stress) while make unit runs"; \
+	started=$$(date +%s); \
+	$(MAKE) --no-print-directory unit; status=$$?; \
+	echo "make test-stress: make unit exited $$status after $$(( $$(date +%s) - started )) s under load"; \
+	exit $$status
+
 e2e: install wheelhouse ## build the images and drive the whole compose stack with testcontainers
 	$(BIN)/pytest tests/e2e -m e2e -p no:cacheprovider $(PYTEST_ARGS)
 
