@@ -26,6 +26,7 @@ from gateway.routes import (
     ollama_native,
     responses,
 )
+from gateway.routes.trailing_slash import TrailingSlashMiddleware
 from gateway.settings import Settings
 from gateway.upstream.client import OllamaClient
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="OpenAI-compatible API for gpt-oss:20b served by Ollama.",
         lifespan=lifespan,
+        redirect_slashes=False,  # a redirect built from Host loses nginx's port
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -70,4 +72,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AccessMiddleware, guard=guard)  # auth + rate limits, reads the context
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(MetricsMiddleware, recorder=RequestMetrics(settings))  # reads the context
+    app.add_middleware(TrailingSlashMiddleware)  # /v1/x/ is served as /v1/x, not redirected
     return app
