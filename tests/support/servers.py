@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from starlette.types import ASGIApp
 
 from gateway.app import create_app
 from gateway.settings import Settings
@@ -55,7 +56,13 @@ TEST_ACCESS: dict[str, Any] = {
 @contextmanager
 def running_gateway(**overrides: Any) -> Iterator[str]:
     """Start ``create_app(Settings(**TEST_ACCESS, **overrides))`` under uvicorn; yield its URL."""
-    app = create_app(Settings(**{**TEST_ACCESS, **overrides}))
+    with serving(create_app(Settings(**{**TEST_ACCESS, **overrides}))) as url:
+        yield url
+
+
+@contextmanager
+def serving(app: ASGIApp) -> Iterator[str]:
+    """Serve ``app`` under uvicorn (lifespan on) on a free port; yield its URL."""
     port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"

@@ -11,7 +11,11 @@ from gateway import __version__
 from gateway.access.guard import build_guard
 from gateway.access.middleware import AccessMiddleware
 from gateway.errors import install_error_handlers
-from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from gateway.middleware import (
+    BodyLimitMiddleware,
+    ContainmentMiddleware,
+    RequestContextMiddleware,
+)
 from gateway.observability.health import ReadinessChecker
 from gateway.observability.logs import configure_logging
 from gateway.observability.metrics import publish_build_info
@@ -73,4 +77,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(MetricsMiddleware, recorder=RequestMetrics(settings))  # reads the context
     app.add_middleware(TrailingSlashMiddleware)  # /v1/x/ is served as /v1/x, not redirected
+    app.add_middleware(ContainmentMiddleware)  # outermost: no exception reaches the server
     return app

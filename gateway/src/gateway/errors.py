@@ -190,21 +190,84 @@ def _is_type_tag(part: str) -> bool:
     return part in _TYPE_TAGS or "[" in part or part.startswith(("function-", "tagged-union"))
 
 
+_EXPECTED = {
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "bool_type": "a boolean",
+    "string_type": "a string",
+    "dict_type": "an object",
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+    "list_type": "an array",
+}
+_JSON_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a decimal number",
+    bool: "a boolean",
+    list: "an array",
+    dict: "an object",
+    type(None): "null",
+}
+
+
 def validation_error(exc: RequestValidationError) -> InvalidRequest:
-    """Turn FastAPI's 422 validation error into OpenAI's 400 naming the parameter."""
+    """Turn FastAPI's 422 validation error into OpenAI's 400 naming the parameter.
+
+    Wording follows OpenAI's: ``Invalid type for 'max_tokens': expected an integer, but got a
+    string instead.``, ``Missing required parameter: 'messages'.``, ``Invalid value for ...``.
+    """
     errors = exc.errors()
     if not errors:
         return InvalidRequest("The request body is invalid.")
     first = errors[0]
     param = _validation_param(first)
-    if first.get("type") == "json_invalid":
+    kind = first.get("type")
+    if kind == "json_invalid":
         return InvalidRequest(
             "The request body is not valid JSON. Send a JSON object with "
             "Content-Type: application/json.",
             code="invalid_json",
         )
+    if kind == "missing" and param:
+        return InvalidRequest(
+            f"Missing required parameter: '{param}'.",
+            param=param,
+            code="missing_required_parameter",
+        )
+    value = first.get("input")
+    if kind == "int_type" and param and isinstance(value, float) and value.is_integer():
+        return InvalidRequest(
+            f"Invalid value for '{param}': the integer is out of range (it needs more than 64 "
+            "bits).",
+            param=param,
+            code="invalid_value",
+        )
+    if kind in _EXPECTED and param:
+        got = _JSON_NAMES.get(type(value), "another type")
+        return InvalidRequest(
+            f"Invalid type for '{param}': expected {_EXPECTED[str(kind)]}, but got {got} instead.",
+            param=param,
+            code="invalid_type",
+        )
+    if param is None and kind in _EXPECTED:
+        return InvalidRequest(
+            "The request body must be a JSON object. Send a JSON object with "
+            "Content-Type: application/json.",
+            code="invalid_type",
+        )
     where = f"'{param}'" if param else "the request body"
-    return InvalidRequest(f"Invalid value for {where}: {first.get('msg', 'invalid')}.", param=param)
+    code = str(kind) if kind in _OWN_CODES else "invalid_value"
+    return InvalidRequest(
+        f"Invalid value for {where}: {first.get('msg', 'invalid')}.", param=param, code=code
+    )
+
+
+# Codes raised by the gateway's own validators (protocol models), passed through as the code.
+_OWN_CODES = frozenset(
+    {"unsupported_parameter", "missing_tool_call_id", "missing_content", "n_unsupported"}
+)
 
 
 def http_error(status: int, detail: str) -> GatewayError:

@@ -1,4 +1,5 @@
-"""Pure-ASGI middleware of the core: request id + access log, and the request-body size limit.
+"""Pure-ASGI middleware of the core: containment of unexpected errors, request id + access log,
+and the request-body size limit.
 
 Written against the raw ASGI interface (never ``BaseHTTPMiddleware``) so that it adds only a few
 microseconds and never hides a client disconnect from the handlers.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.context import (
@@ -18,11 +20,13 @@ from gateway.context import (
     RequestContext,
     accept_or_mint_request_id,
     bind,
+    context_of,
     outcome_for_status,
 )
-from gateway.errors import RequestTooLarge
+from gateway.errors import GatewayError, RequestTooLarge
 
 access_log = logging.getLogger("gateway.access")
+log = logging.getLogger("gateway.errors")
 _REQUEST_ID_BYTES = REQUEST_ID_HEADER.encode()
 
 
@@ -143,3 +147,60 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+class ContainmentMiddleware:
+    """The outermost layer: no exception ever reaches the server.
+
+    Starlette's own last resort answers 500 and then re-raises, and uvicorn closes the
+    connection; behind nginx's keep-alive pool the next request already written on it — another
+    user's — fails with a 502. Here anything unexpected is logged once with its traceback and
+    answered with a 500 in OpenAI's envelope carrying the request id, and the connection stays
+    usable. When the response had already begun nothing more can be said; the exception is
+    logged and the server ends that response (a stream's own errors go out as SSE events before
+    this point). Cancellation (``BaseException``) passes through untouched.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI call; an unexpected exception becomes a 500 envelope."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            ctx = context_of(scope)
+            request_id = ctx.request_id if ctx is not None else accept_or_mint_request_id(None)
+            log.exception(
+                "unexpected error while serving a request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "response_started": started,
+                },
+            )
+            if not started:
+                await _internal_error(request_id)(scope, receive, send)
+
+
+def _internal_error(request_id: str) -> Response:
+    """The 500 answered for an unexpected error, with the request id to report."""
+    error = GatewayError(
+        f"The gateway failed unexpectedly while handling this request (request id {request_id}). "
+        "Retrying may help; if it keeps failing, report the request id to the operator, whose "
+        "gateway log has the details.",
+        code="internal_error",
+        headers={REQUEST_ID_HEADER: request_id},
+    )
+    return error.to_response()

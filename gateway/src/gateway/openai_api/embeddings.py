@@ -19,12 +19,13 @@ from gateway.upstream.client import OllamaClient
 class EmbeddingsRequest(BaseModel):
     """OpenAI's embeddings request; unknown fields (``user``, ...) are accepted and ignored."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     model: str = Field(min_length=1)
     input: str | list[Any]
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(default=None, gt=0)
+    dimensions: int | None = Field(default=None, gt=0, le=65536)
+    user: str | None = None
 
 
 def texts_of(value: str | list[Any]) -> list[str]:

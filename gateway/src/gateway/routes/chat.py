@@ -8,9 +8,10 @@ from starlette.responses import Response
 from gateway.deps import get_context, get_ollama, get_settings
 from gateway.openai_api.chat_service import ChatService
 from gateway.openai_api.protocol.chat import ChatCompletionRequest
+from gateway.routes.json_body import StrictJSONRoute
 from gateway.routes.replies import reply
 
-router = APIRouter(tags=["openai"])
+router = APIRouter(tags=["openai"], route_class=StrictJSONRoute)
 
 
 @router.post("/v1/chat/completions")

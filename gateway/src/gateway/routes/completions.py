@@ -8,9 +8,10 @@ from starlette.responses import Response
 from gateway.deps import get_context, get_ollama, get_settings
 from gateway.openai_api.completion_service import CompletionService
 from gateway.openai_api.protocol.chat import CompletionRequest
+from gateway.routes.json_body import StrictJSONRoute
 from gateway.routes.replies import reply
 
-router = APIRouter(tags=["openai"])
+router = APIRouter(tags=["openai"], route_class=StrictJSONRoute)
 
 
 @router.post("/v1/completions")

@@ -8,9 +8,10 @@ from starlette.responses import Response
 
 from gateway.deps import get_context, get_ollama, get_settings
 from gateway.openai_api.embeddings import EmbeddingsRequest, EmbeddingsService
+from gateway.routes.json_body import StrictJSONRoute
 from gateway.upstream.cancellation import until_disconnect
 
-router = APIRouter(tags=["embeddings"])
+router = APIRouter(tags=["embeddings"], route_class=StrictJSONRoute)
 
 
 @router.post("/v1/embeddings")

@@ -10,8 +10,9 @@ from gateway.deps import get_context, get_ollama, get_settings
 from gateway.openai_api.protocol.responses import ResponsesRequest
 from gateway.openai_api.responses_service import ResponsesService
 from gateway.openai_api.sse import event_stream
+from gateway.routes.json_body import StrictJSONRoute
 
-router = APIRouter(tags=["responses"])
+router = APIRouter(tags=["responses"], route_class=StrictJSONRoute)
 
 
 @router.post("/v1/responses")

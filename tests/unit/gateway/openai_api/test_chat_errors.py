@@ -150,7 +150,7 @@ def test_invalid_json_is_400(gateway_url: str, gateway_api_key: str) -> None:
         ({"max_tokens": "many"}, "max_tokens", "integer"),
         ({"stream": "yes please"}, "stream", "boolean"),
         ({"stop": 3}, "stop", "string"),
-        ({"messages": "hi"}, "messages", "list"),
+        ({"messages": "hi"}, "messages", "expected an array"),
         ({"messages": [{"content": "hi"}]}, "messages.0.role", "required"),
         ({"reasoning_effort": "turbo"}, "reasoning_effort", "'low', 'medium' or 'high'"),
         ({"tools": [{"type": "function"}]}, "tools.0.function", "required"),

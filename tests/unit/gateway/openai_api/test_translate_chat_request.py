@@ -95,8 +95,12 @@ def test_reasoning_key_is_passed_back_as_thinking() -> None:
 
 
 def test_tool_result_without_known_call_has_no_tool_name() -> None:
-    messages = [{"role": "user", "content": "x"}, {"role": "tool", "content": "42"}]
-    assert body_for(messages=messages)["messages"][1] == {"role": "tool", "content": "42"}
+    messages = [
+        {"role": "user", "content": "x"},
+        {"role": "tool", "content": "42", "tool_call_id": "call_unknown"},
+    ]
+    forwarded = body_for(messages=messages)["messages"][1]
+    assert forwarded == {"role": "tool", "content": "42", "tool_call_id": "call_unknown"}
 
 
 TOOLS = [
@@ -196,7 +200,9 @@ def test_max_completion_tokens_wins_over_max_tokens() -> None:
 
 
 def test_unknown_fields_are_accepted_and_not_forwarded() -> None:
-    body = body_for(logprobs=True, metadata={"a": "b"}, store=False, parallel_tool_calls=False)
+    body = body_for(
+        logprobs=False, metadata={"a": "b"}, store=False, parallel_tool_calls=False, x_vendor=1
+    )
     assert set(body) == {"model", "messages"}
 
 
@@ -289,11 +295,11 @@ def test_unknown_field_names_are_logged_at_debug_without_values(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.DEBUG, logger="gateway.protocol"):
-        body_for(logit_bias={"42": 5}, store=True, user="u-1")
+        body_for(vendor_bias={"42": 5}, cache_hint=True, store=True, user="u-1")
     fields = [
         r.__dict__.get("fields")
         for r in caplog.records
         if r.name == "gateway.protocol"
     ]
-    assert ["logit_bias", "store"] in fields
+    assert ["cache_hint", "vendor_bias"] in fields
     assert "42" not in caplog.text

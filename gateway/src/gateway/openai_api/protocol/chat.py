@@ -1,11 +1,15 @@
 """OpenAI request models for ``/v1/chat/completions`` and ``/v1/completions``.
 
-The models validate what the gateway translates and accept everything else: SDKs send fields a
-small server does not know (``logprobs``, ``metadata``, ``store``, ...), so unknown top-level
-fields are kept, logged by name at DEBUG and ignored — never a 500. Values that may take two
-shapes (``stop``, ``content``, ``tool_choice``, ``prompt``) are normalised by *before* validators
-that raise one clear error naming the field, instead of pydantic's per-union-member errors.
-Validation errors become 400s naming ``param`` through :mod:`gateway.errors`.
+Validation is as strict as OpenAI's: JSON types are never coerced (``"100"`` is not an integer,
+``1`` is not a boolean), numbers are bounded, and every parameter of the OpenAI API is either
+honoured, refused with a 400 naming it when it asks for something this server cannot do
+(``logprobs``, ``logit_bias``, audio, ...), or type-checked and ignored (``metadata``,
+``store``, ``service_tier``, ...): the README's parameter table lists which. Fields that are not
+OpenAI's at all are kept, logged by name at DEBUG and ignored (SDKs and tools send their own).
+Values that may take two shapes (``stop``, ``content``, ``tool_choice``, ``prompt``) are
+normalised by *before* validators that raise one clear error naming the field, instead of
+pydantic's per-union-member errors. Validation errors become 400s naming ``param`` through
+:mod:`gateway.errors`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -26,6 +31,8 @@ from pydantic_core import PydanticCustomError
 
 log = logging.getLogger("gateway.protocol")
 
+INT32_MAX = 2**31 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 Effort = Literal["low", "medium", "high"]
 """Reasoning levels of gpt-oss (``think`` in Ollama); the reasoning trace cannot be turned off."""
 
@@ -66,9 +73,9 @@ def _content_parts(value: object) -> object:
 
 
 class _Open(BaseModel):
-    """Base of the nested wire objects: unknown keys are accepted and ignored."""
+    """Base of the nested wire objects: unknown keys are accepted and ignored, types are strict."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
 
 class ImageURL(_Open):
@@ -153,6 +160,25 @@ class ChatMessage(_Open):
     reasoning: str | None = None
     reasoning_content: str | None = None
 
+    @model_validator(mode="after")
+    def _required_by_role(self) -> ChatMessage:
+        if self.role == "tool" and self.tool_call_id is None:
+            raise _invalid(
+                "missing_tool_call_id",
+                "a 'tool' message needs 'tool_call_id': the id of the assistant's tool call it "
+                "answers",
+            )
+        if self.role == "assistant":
+            if self.content is None and not self.tool_calls:
+                raise _invalid(
+                    "missing_content", "an 'assistant' message needs 'content' or 'tool_calls'"
+                )
+        elif self.content is None:
+            raise _invalid(
+                "missing_content", f"a '{self.role}' message needs 'content' (a string or parts)"
+            )
+        return self
+
     def text(self) -> str:
         """The text parts of ``content`` joined by newlines (``""`` when there is none)."""
         if not self.content:
@@ -232,23 +258,43 @@ def _tool_choice(value: object) -> object:
     )
 
 
+def _refuse(parameter: str, why: str) -> PydanticCustomError:
+    """The error for a parameter this server cannot honour (a 400 naming it)."""
+    return _invalid("unsupported_parameter", f"'{parameter}' is not supported: {why}")
+
+
 class GenerationRequest(BaseModel):
     """Fields shared by chat and text completions."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     model: str | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    max_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, le=INT32_MAX)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=INT64_MIN, le=INT64_MAX)
     stop: Annotated[list[str] | None, BeforeValidator(_string_or_strings)] = None
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
-    n: int | None = None
+    n: int | None = Field(None, ge=1, le=128)
     user: str | None = None
+    # Type-checked and ignored (README "Parameters"): they change nothing in the answer here.
+    metadata: dict[str, Annotated[str, Field(max_length=512)]] | None = Field(None, max_length=16)
+    store: bool | None = None
+    service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = None
+    prompt_cache_key: str | None = None
+    safety_identifier: str | None = None
+    # Refused when they ask for something (Ollama has no per-token bias).
+    logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = None
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _no_logit_bias(cls, bias: dict[str, float] | None) -> dict[str, float] | None:
+        if bias:
+            raise _refuse("logit_bias", "Ollama cannot bias single tokens; omit it or send {}")
+        return bias
 
     @field_validator("n")
     @classmethod
@@ -281,13 +327,65 @@ class ChatCompletionRequest(GenerationRequest):
     """``POST /v1/chat/completions``."""
 
     messages: list[ChatMessage] = Field(min_length=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1, le=INT32_MAX)
     tools: list[Tool] | None = None
     tool_choice: Annotated[str | dict[str, Any] | None, BeforeValidator(_tool_choice)] = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
     reasoning_effort: EffortField = None
     reasoning: ReasoningOptions | None = None
+    # Type-checked and ignored: a latency hint, and a style hint gpt-oss has no control for.
+    prediction: dict[str, Any] | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None
+    # Refused when they ask for something this server cannot do.
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+    modalities: list[Literal["text", "audio"]] | None = None
+    audio: dict[str, Any] | None = None
+    web_search_options: dict[str, Any] | None = None
+    functions: list[dict[str, Any]] | None = None
+    function_call: str | dict[str, Any] | None = None
+
+    @field_validator("logprobs")
+    @classmethod
+    def _no_logprobs(cls, wanted: bool | None) -> bool | None:
+        if wanted:
+            raise _refuse("logprobs", "this server does not return token log probabilities")
+        return wanted
+
+    @field_validator("top_logprobs")
+    @classmethod
+    def _no_top_logprobs(cls, count: int | None) -> int | None:
+        if count:
+            raise _refuse("top_logprobs", "this server does not return token log probabilities")
+        return count
+
+    @field_validator("modalities")
+    @classmethod
+    def _text_only(cls, modalities: list[str] | None) -> list[str] | None:
+        if modalities and "audio" in modalities:
+            raise _refuse("modalities", "gpt-oss answers in text only; send ['text'] or omit it")
+        return modalities
+
+    @field_validator("audio", "web_search_options")
+    @classmethod
+    def _no_hosted_features(
+        cls, value: dict[str, Any] | None, info: ValidationInfo
+    ) -> dict[str, Any] | None:
+        if value is not None:
+            what = "audio output" if info.field_name == "audio" else "web search"
+            raise _refuse(str(info.field_name), f"this server offers no {what}; omit it")
+        return value
+
+    @field_validator("functions", "function_call")
+    @classmethod
+    def _no_legacy_functions(cls, value: object, info: ValidationInfo) -> object:
+        if value is not None:
+            raise _refuse(
+                str(info.field_name),
+                "the deprecated functions API is not served; send 'tools' and 'tool_choice'",
+            )
+        return value
 
     @property
     def effort(self) -> Effort | None:
@@ -315,3 +413,28 @@ class CompletionRequest(GenerationRequest):
 
     prompt: Annotated[str, BeforeValidator(_single_prompt)]
     suffix: str | None = None
+    # Refused when they ask for something this server cannot do.
+    best_of: int | None = Field(None, ge=0, le=20)
+    echo: bool | None = None
+    logprobs: int | None = Field(None, ge=0, le=5)
+
+    @field_validator("best_of")
+    @classmethod
+    def _one_candidate(cls, best_of: int | None) -> int | None:
+        if best_of is not None and best_of > 1:
+            raise _refuse("best_of", "Ollama generates one candidate per request; omit it")
+        return best_of
+
+    @field_validator("echo")
+    @classmethod
+    def _no_echo(cls, echo: bool | None) -> bool | None:
+        if echo:
+            raise _refuse("echo", "the prompt is not echoed back; prepend it yourself")
+        return echo
+
+    @field_validator("logprobs")
+    @classmethod
+    def _no_logprobs(cls, count: int | None) -> int | None:
+        if count:
+            raise _refuse("logprobs", "this server does not return token log probabilities")
+        return count

@@ -7,11 +7,11 @@ fields that would silently change the meaning (stored state) are refused by the 
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gateway.openai_api.protocol.chat import ReasoningOptions
+from gateway.openai_api.protocol.chat import INT32_MAX, ReasoningOptions
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 class _Open(BaseModel):
     """A request object that tolerates fields this server does not know."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, strict=True)
 
 
 class TextFormat(_Open):
@@ -48,7 +48,7 @@ class ResponsesRequest(_Open):
     input: str | list[dict[str, Any]]
     instructions: str | None = None
     reasoning: ReasoningOptions | None = None
-    max_output_tokens: int | None = Field(default=None, ge=1)
+    max_output_tokens: int | None = Field(default=None, ge=1, le=INT32_MAX)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     tools: list[dict[str, Any]] | None = None
@@ -56,7 +56,7 @@ class ResponsesRequest(_Open):
     parallel_tool_calls: bool | None = None
     text: TextConfig | None = None
     stream: bool = False
-    metadata: dict[str, str] | None = None
+    metadata: dict[str, Annotated[str, Field(max_length=512)]] | None = Field(None, max_length=16)
     user: str | None = None
     previous_response_id: str | None = None
     conversation: str | dict[str, Any] | None = None
