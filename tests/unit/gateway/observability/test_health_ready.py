@@ -7,12 +7,14 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import httpx
 import pytest
 import redis
 
 from fake_ollama.testing import FakeOllamaProcess
+from gateway.observability.health import ReadinessChecker
 from tests.support.servers import free_port, running_gateway
 
 
@@ -99,18 +101,40 @@ def test_unreachable_ollama_is_not_ready_and_says_so() -> None:
     assert dead not in response.text
 
 
+class ManualClock:
+    """A monotonic clock that only the test moves (the readiness cache's age)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def test_results_are_cached_so_probes_cannot_load_ollama(
-    gateway_factory: Callable[..., str], fake_ollama: FakeOllamaProcess
+    gateway_factory: Callable[..., str],
+    fake_ollama: FakeOllamaProcess,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The cache's age is read from a clock the test drives: how long eight parallel calls take
+    # on a busy machine cannot expire it.
+    clock = ManualClock()
+    monkeypatch.setattr("gateway.app.ReadinessChecker", partial(ReadinessChecker, clock=clock))
     url = gateway_factory(ready_cache_seconds=1.0, probe_interval_seconds=3600)
-    time.sleep(1.1)  # the start-up probe's result has expired
+    # One check at a time: this answer waits for the start-up probe's check if it still runs.
+    assert _ready(url).status_code == 200
+    clock.advance(1.1)  # the start-up probe's result has expired
     fake_ollama.reset()
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(lambda _: _ready(url).status_code, range(8)))
     assert statuses == [200] * 8
+    clock.advance(0.9)  # still within the second
     assert _ready(url).status_code == 200
     assert len(fake_ollama.requests(path="/api/tags")) == 1
-    time.sleep(1.1)
+    clock.advance(0.2)
     assert _ready(url).status_code == 200
     assert len(fake_ollama.requests(path="/api/tags")) == 2
 

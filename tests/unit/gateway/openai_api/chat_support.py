@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import orjson
 
 from fake_ollama.testing import FakeOllamaProcess
 
-T = TypeVar("T")
 HI = [{"role": "user", "content": "hi"}]
 
 
@@ -39,16 +36,6 @@ def last_upstream_body(fake: FakeOllamaProcess, path: str = "/api/chat") -> dict
     assert entries, f"the fake received no request on {path}"
     body: dict[str, Any] = entries[-1]["body"]
     return body
-
-
-def wait_for(probe: Callable[[], T | None], timeout: float, step: float = 0.02) -> T | None:
-    """Poll ``probe`` until it returns something truthy or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(step)
 
 
 def sse_payloads(raw: bytes) -> list[Any]:

@@ -1,9 +1,14 @@
-"""A client that goes away cancels the upstream generation within 1 s, and is logged as such."""
+"""A client that goes away cancels the upstream generation, and is logged as such.
+
+The generations here would last a minute: a cancellation record from the fake Ollama, with the
+generation far from done, shows the gateway hung up because the client left. The tests wait for
+it (and for the access-log line) with a generous deadline, never asserting how fast it came.
+"""
 
 from __future__ import annotations
 
 import logging
-import time
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,9 +16,11 @@ import httpx
 import pytest
 
 from fake_ollama.testing import FakeOllamaProcess
-from tests.unit.gateway.openai_api.chat_support import HI, auth, wait_for
+from gateway.context import RequestContext
+from tests.support.waiting import PATIENCE, leaving_request, wait_until
+from tests.unit.gateway.openai_api.chat_support import HI, auth
 
-CANCEL_WITHIN = 1.0
+TOKENS = 3000  # 60 s at 20 ms a token: only a cancellation ends these generations early
 
 
 @pytest.fixture
@@ -47,22 +54,23 @@ def access_fields(records: list[logging.LogRecord], request_id: str) -> dict[str
             (r.__dict__ for r in records if r.__dict__.get("request_id") == request_id), None
         )
 
-    fields = wait_for(find, CANCEL_WITHIN)
-    assert fields is not None, "no access-log line for the request"
-    return fields
+    return wait_until(find, f"the access-log line of {request_id}")
 
 
 def cancelled_upstream(fake: FakeOllamaProcess, request_id: str) -> dict[str, Any]:
-    """The fake's record of the cancelled upstream request, asserting it came within 1 s."""
-    left = time.monotonic()
+    """The fake's record of the cancelled upstream request (cancelled long before its end)."""
 
     def find() -> dict[str, Any] | None:
         return next((c for c in fake.cancelled() if c["request_id"] == request_id), None)
 
-    entry = wait_for(find, CANCEL_WITHIN)
-    assert entry is not None, "the upstream request was not cancelled"
-    assert time.monotonic() - left < CANCEL_WITHIN
+    entry = wait_until(find, f"the upstream request {request_id} cancelled")
+    assert entry["tokens_emitted"] < TOKENS, "the generation was cut short"
     return entry
+
+
+def reached_ollama(fake: FakeOllamaProcess, request_id: str) -> bool:
+    """True once the fake Ollama has received the request ``request_id``."""
+    return any(r["request_id"] == request_id for r in fake.requests("/api/chat"))
 
 
 def test_stream_disconnect_cancels_upstream(
@@ -71,10 +79,12 @@ def test_stream_disconnect_cancels_upstream(
     fake_ollama: FakeOllamaProcess,
     access_log: list[logging.LogRecord],
 ) -> None:
-    fake_ollama.configure(thinking_tokens=0, content_tokens=400, token_delay=0.02)
+    fake_ollama.configure(thinking_tokens=0, content_tokens=TOKENS, token_delay=0.02)
     body = {"messages": HI, "stream": True}
     url = f"{gateway_url}/v1/chat/completions"
-    with httpx.stream("POST", url, json=body, headers=auth(gateway_api_key), timeout=5) as response:
+    with httpx.stream(
+        "POST", url, json=body, headers=auth(gateway_api_key), timeout=PATIENCE
+    ) as response:
         request_id = response.headers["x-request-id"]
         lines = (line for line in response.iter_lines() if line)
         for _ in range(4):  # the role chunk and three tokens
@@ -94,16 +104,22 @@ def test_non_stream_disconnect_cancels_upstream(
     gateway_api_key: str,
     fake_ollama: FakeOllamaProcess,
     access_log: list[logging.LogRecord],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    fake_ollama.configure(thinking_tokens=0, content_tokens=400, token_delay=0.02)
+    # The client leaves once the gateway holds a token: the count it logs cannot be zero.
+    first_token = threading.Event()
+    mark_first_token = RequestContext.mark_first_token
+
+    def mark_and_tell(ctx: RequestContext) -> None:
+        mark_first_token(ctx)
+        first_token.set()
+
+    monkeypatch.setattr(RequestContext, "mark_first_token", mark_and_tell)
+    fake_ollama.configure(thinking_tokens=0, content_tokens=TOKENS, token_delay=0.02)
     request_id = "leaving-whole-1"
-    with pytest.raises(httpx.ReadTimeout):
-        httpx.post(
-            f"{gateway_url}/v1/chat/completions",
-            json={"messages": HI},
-            headers=auth(gateway_api_key, **{"X-Request-ID": request_id}),
-            timeout=httpx.Timeout(5, read=0.3),
-        )
+    headers = auth(gateway_api_key, **{"X-Request-ID": request_id})
+    with leaving_request(f"{gateway_url}/v1/chat/completions", {"messages": HI}, headers):
+        assert first_token.wait(PATIENCE), "the gateway never received a token"
     assert cancelled_upstream(fake_ollama, request_id)["stage"] == "generating"
     record = access_fields(access_log, request_id)
     assert record["outcome"] == "client_disconnect"
@@ -117,15 +133,12 @@ def test_disconnect_while_waiting_for_the_first_token_cancels_upstream(
     fake_ollama: FakeOllamaProcess,
     access_log: list[logging.LogRecord],
 ) -> None:
-    fake_ollama.configure(first_token_delay=5)
+    fake_ollama.configure(first_token_delay=600)
     request_id = "leaving-stream-early"
-    with pytest.raises(httpx.ReadTimeout):
-        httpx.post(
-            f"{gateway_url}/v1/chat/completions",
-            json={"messages": HI, "stream": True},
-            headers=auth(gateway_api_key, **{"X-Request-ID": request_id}),
-            timeout=httpx.Timeout(5, read=0.3),
-        )
+    body = {"messages": HI, "stream": True}
+    headers = auth(gateway_api_key, **{"X-Request-ID": request_id})
+    with leaving_request(f"{gateway_url}/v1/chat/completions", body, headers):
+        wait_until(lambda: reached_ollama(fake_ollama, request_id), "the request reached Ollama")
     assert cancelled_upstream(fake_ollama, request_id)["stage"] == "loading"
     assert access_fields(access_log, request_id)["outcome"] == "client_disconnect"
 
