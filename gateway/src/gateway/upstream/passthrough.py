@@ -9,6 +9,7 @@ line, which the official ``ollama`` client raises as ``ResponseError``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from time import perf_counter
@@ -32,18 +33,29 @@ KEPT_HEADERS = ("content-type", "content-encoding")
 BODYLESS_METHODS = frozenset({"GET", "HEAD"})
 MODEL_FIELDS = frozenset({"model", "name"})
 _DONE = b'"done":true'
+_ERROR = b'{"error":'
 
 
 class FinalLineTap:
     """Keeps Ollama's final ``"done":true`` line of a generation without parsing the others.
 
     Only complete lines are searched for the marker (a JSON-escaped ``"done":true`` inside
-    generated text cannot match), so the per-chunk cost is one ``rfind`` and one ``in``.
+    generated text cannot match), so the per-chunk cost is one ``rfind``, one ``count`` and two
+    ``in``. It also counts the lines, less Ollama's ``{"error": ...}`` lines: that is what a
+    stream cut short (Ollama gone, the client gone) is charged, as Ollama streams one generated
+    token per line.
     """
 
     def __init__(self) -> None:
         self._partial = bytearray()
         self.final: dict[str, Any] | None = None
+        self._lines = 0
+        self._errors = 0
+
+    @property
+    def tokens(self) -> int:
+        """Generated tokens relayed so far: one per complete line that is not an error."""
+        return self._lines - self._errors
 
     def feed(self, chunk: bytes) -> None:
         """Look at one network chunk."""
@@ -51,8 +63,11 @@ class FinalLineTap:
         if end < 0:
             self._partial += chunk
             return
+        self._lines += chunk.count(b"\n")
         complete = bytes(self._partial) + chunk[:end] if self._partial else chunk[:end]
         self._partial = bytearray(chunk[end + 1 :])
+        if _ERROR in complete:  # rare: count only lines that are an error object
+            self._errors += (b"\n" + complete).count(b"\n" + _ERROR)
         if _DONE in complete:
             self._parse(complete)
 
@@ -77,6 +92,20 @@ def record_final_line(ctx: RequestContext, final: dict[str, Any]) -> None:
     if isinstance(final.get("model"), str):
         ctx.model = final["model"]
     ctx.record_final_chunk(final)
+
+
+def record_cut_short(ctx: RequestContext, tap: FinalLineTap, body: bytes | None) -> None:
+    """Usage of a native stream that ended without its final line: the lines relayed so far.
+
+    The prompt count never came; the model is read from the request body (rare path, so the
+    body is parsed only here).
+    """
+    if not tap.tokens:
+        return
+    ctx.record_usage(None, tap.tokens)
+    if ctx.model is None and body:
+        with contextlib.suppress(InvalidRequest):
+            ctx.model = next(iter(requested_models(body)), None)
 
 
 def requested_models(body: bytes) -> list[str]:
@@ -114,8 +143,10 @@ class RelayedResponse(StreamingResponse):
         started: float,
         chunk_timeout: float,
         tap_usage: bool,
+        body: bytes | None = None,
     ) -> None:
         self._upstream = upstream
+        self._body = body
         self._started = started
         self._owner = owner
         self._ctx = ctx
@@ -133,8 +164,10 @@ class RelayedResponse(StreamingResponse):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            if not self._finished and self._ctx.outcome is None:
-                self._ctx.outcome = CLIENT_DISCONNECT
+            if not self._finished:
+                if self._ctx.outcome is None:
+                    self._ctx.outcome = CLIENT_DISCONNECT
+                self._count_cut_short()
             await self._owner.aclose()
             self._ctx.add_upstream_time(perf_counter() - self._started)
 
@@ -149,6 +182,7 @@ class RelayedResponse(StreamingResponse):
                     break
                 except (TimeoutError, httpx.TransportError) as exc:
                     self._finished = True
+                    self._count_cut_short()  # before the last message: it starts the settlement
                     failure = self._failure(exc)
                     if self._ndjson:
                         yield failure if ended_line else b"\n" + failure
@@ -164,6 +198,14 @@ class RelayedResponse(StreamingResponse):
             self._tap.finish()
             if self._tap.final is not None:
                 record_final_line(self._ctx, self._tap.final)
+            else:
+                self._count_cut_short()
+
+    def _count_cut_short(self) -> None:
+        """Charge a streamed generation that ended before Ollama's final line (once)."""
+        tap, self._tap = self._tap, None
+        if tap is not None and self._ndjson and tap.final is None:
+            record_cut_short(self._ctx, tap, self._body)
 
     def _failure(self, exc: Exception) -> bytes:
         if isinstance(exc, TimeoutError):
@@ -187,17 +229,29 @@ async def relay(
 
     A key limited to some models may only name those (403 ``model_not_allowed``); the body is
     parsed for that check only, and only for such keys (unparsable: 400). A client that leaves
-    before Ollama's first byte cancels the upstream request (499).
+    before Ollama's first byte cancels the upstream request (499). Generations (``tap_usage``)
+    first wait for one of Ollama's slots, like the OpenAI endpoints, and hold it to the end.
     """
     body = None if request.method in BODYLESS_METHODS else await request.body()
     if body and ctx.key_models is not None:
         for model in requested_models(body):
             authorize_model(ctx, model)
-    started = perf_counter()
     owner = AsyncExitStack()
-    opening = ollama.open(request.method, request.url.path, content=body, request_id=ctx.request_id)
-    # Ollama sends nothing before a ``stream: false`` answer is complete: watch the client.
-    upstream = await until_disconnect(request, ctx, owner.enter_async_context(opening))
+    try:
+        if tap_usage:  # a generation: wait for one of Ollama's slots (admission control)
+            slot = ollama.generation_slot(ctx.key_id)
+            ctx.queued_seconds = await until_disconnect(
+                request, ctx, owner.enter_async_context(slot)
+            )
+        started = perf_counter()
+        opening = ollama.open(
+            request.method, request.url.path, content=body, request_id=ctx.request_id
+        )
+        # Ollama sends nothing before a ``stream: false`` answer is complete: watch the client.
+        upstream = await until_disconnect(request, ctx, owner.enter_async_context(opening))
+    except BaseException:
+        await owner.aclose()  # frees the slot
+        raise
     ctx.stream = upstream.headers.get("content-type", "").startswith(NDJSON)
     return RelayedResponse(
         upstream,
@@ -206,4 +260,5 @@ async def relay(
         started=started,
         chunk_timeout=ollama.settings.chunk_timeout,
         tap_usage=tap_usage,
+        body=body,
     )
