@@ -16,10 +16,12 @@ import redis
 from fake_ollama.testing import FakeOllamaProcess
 from gateway.observability.health import ReadinessChecker
 from tests.support.servers import free_port, running_gateway
+from tests.support.waiting import PATIENCE
 
 
+# Tests expecting "ok" give the checks PATIENCE: a busy machine must not look like an outage.
 def _ready(url: str) -> httpx.Response:
-    return httpx.get(f"{url}/health/ready", timeout=10)
+    return httpx.get(f"{url}/health/ready", timeout=PATIENCE * 2)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,7 @@ def redis_url() -> Iterator[str]:
     url = f"redis://127.0.0.1:{port}/0"
     try:
         client = redis.Redis.from_url(url)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + PATIENCE
         while True:
             try:
                 client.ping()
@@ -62,7 +64,7 @@ def test_ready_when_ollama_answers_and_the_model_is_present(
     gateway_factory: Callable[..., str],
 ) -> None:
     # A gateway of its own: the session gateway may hold a cached verdict from another test.
-    response = _ready(gateway_factory(ready_cache_seconds=0))
+    response = _ready(gateway_factory(ready_cache_seconds=0, health_timeout=PATIENCE))
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ready"
@@ -77,7 +79,7 @@ def test_a_missing_model_is_reported_as_still_downloading(
     gateway_factory: Callable[..., str], fake_ollama: FakeOllamaProcess
 ) -> None:
     fake_ollama.configure(models=[])
-    url = gateway_factory(ready_cache_seconds=0)
+    url = gateway_factory(ready_cache_seconds=0, health_timeout=PATIENCE)
     response = _ready(url)
     assert response.status_code == 503
     body = response.json()
@@ -123,7 +125,9 @@ def test_results_are_cached_so_probes_cannot_load_ollama(
     # on a busy machine cannot expire it.
     clock = ManualClock()
     monkeypatch.setattr("gateway.app.ReadinessChecker", partial(ReadinessChecker, clock=clock))
-    url = gateway_factory(ready_cache_seconds=1.0, probe_interval_seconds=3600)
+    url = gateway_factory(
+        ready_cache_seconds=1.0, probe_interval_seconds=3600, health_timeout=PATIENCE
+    )
     # One check at a time: this answer waits for the start-up probe's check if it still runs.
     assert _ready(url).status_code == 200
     clock.advance(1.1)  # the start-up probe's result has expired
@@ -142,7 +146,7 @@ def test_results_are_cached_so_probes_cannot_load_ollama(
 def test_redis_is_checked_when_it_stores_the_rate_limits(
     gateway_factory: Callable[..., str], redis_url: str
 ) -> None:
-    response = _ready(gateway_factory(ratelimit_storage=redis_url))
+    response = _ready(gateway_factory(ratelimit_storage=redis_url, health_timeout=PATIENCE))
     assert response.status_code == 200
     assert response.json()["components"]["redis"]["status"] == "ok"
 

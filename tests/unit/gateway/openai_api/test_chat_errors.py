@@ -117,7 +117,9 @@ def test_silence_mid_stream_is_one_timeout_event(
     gateway_factory: Callable[..., str], gateway_api_key: str, fake_ollama: FakeOllamaProcess
 ) -> None:
     url = gateway_factory(chunk_timeout=0.2)
-    fake_ollama.configure(token_delay=0.5, thinking_tokens=2, content_tokens=1)
+    # Nine silences of 0.5 s: a stalled gateway could find a chunk already waiting after one or
+    # two of them, not after all nine.
+    fake_ollama.configure(token_delay=0.5, thinking_tokens=2, content_tokens=8)
     response = chat(url, gateway_api_key, stream=True)
     payloads = sse_payloads(response.content)
     assert payloads[-1]["error"]["code"] == "upstream_timeout"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 import orjson
 
 from fake_ollama.testing import FakeOllamaProcess
+from tests.support.waiting import PATIENCE, wait_until
 from tests.unit.gateway.openai_api.chat_support import auth, chat, sse_payloads
 
 TOOL = {
@@ -120,23 +120,24 @@ def test_stream_tool_call_delta(gateway_url: str, gateway_api_key: str) -> None:
 def test_stream_events_arrive_incrementally(
     gateway_url: str, gateway_api_key: str, fake_ollama: FakeOllamaProcess
 ) -> None:
-    fake_ollama.configure(thinking_tokens=0, content_tokens=4, token_delay=0.1)
-    body = {"messages": [{"role": "user", "content": "hi"}], "stream": True}
-    started = time.monotonic()
+    # fault-slow: 1200 tokens 50 ms apart. Each event is relayed as its token comes, while
+    # Ollama is still generating, not in one burst at the end (or every few kB).
+    fake_ollama.configure(thinking_tokens=0)
+    body = {"model": "fault-slow", "messages": [{"role": "user", "content": "hi"}], "stream": True}
     with httpx.stream(
         "POST",
         f"{gateway_url}/v1/chat/completions",
         json=body,
         headers=auth(gateway_api_key),
-        timeout=10,
+        timeout=PATIENCE,
     ) as response:
         lines = response.iter_lines()
         first = next(line for line in lines if line)
         assert '"role":"assistant"' in first
         second = next(line for line in lines if line)
         assert '"content":"Fake"' in second
-        # The first token is relayed while the other three are still being generated.
-        assert time.monotonic() - started < 0.3
-        rest = [line for line in lines if line]
-    assert rest[-1] == "data: [DONE]"
-    assert time.monotonic() - started >= 0.4
+        (upstream,) = fake_ollama.requests(path="/api/chat")
+        assert "duration_ms" not in upstream, "the first token came while Ollama generated"
+    (cancelled,) = wait_until(fake_ollama.cancelled, "the fake Ollama saw the client leave")
+    # A gateway holding events back would have let Ollama produce many more by then.
+    assert cancelled["tokens_emitted"] < 400
