@@ -229,29 +229,17 @@ async def relay(
 
     A key limited to some models may only name those (403 ``model_not_allowed``); the body is
     parsed for that check only, and only for such keys (unparsable: 400). A client that leaves
-    before Ollama's first byte cancels the upstream request (499). Generations (``tap_usage``)
-    first wait for one of Ollama's slots, like the OpenAI endpoints, and hold it to the end.
+    before Ollama's first byte cancels the upstream request (499).
     """
     body = None if request.method in BODYLESS_METHODS else await request.body()
     if body and ctx.key_models is not None:
         for model in requested_models(body):
             authorize_model(ctx, model)
+    started = perf_counter()
     owner = AsyncExitStack()
-    try:
-        if tap_usage:  # a generation: wait for one of Ollama's slots (admission control)
-            slot = ollama.generation_slot(ctx.key_id)
-            ctx.queued_seconds = await until_disconnect(
-                request, ctx, owner.enter_async_context(slot)
-            )
-        started = perf_counter()
-        opening = ollama.open(
-            request.method, request.url.path, content=body, request_id=ctx.request_id
-        )
-        # Ollama sends nothing before a ``stream: false`` answer is complete: watch the client.
-        upstream = await until_disconnect(request, ctx, owner.enter_async_context(opening))
-    except BaseException:
-        await owner.aclose()  # frees the slot
-        raise
+    opening = ollama.open(request.method, request.url.path, content=body, request_id=ctx.request_id)
+    # Ollama sends nothing before a ``stream: false`` answer is complete: watch the client.
+    upstream = await until_disconnect(request, ctx, owner.enter_async_context(opening))
     ctx.stream = upstream.headers.get("content-type", "").startswith(NDJSON)
     return RelayedResponse(
         upstream,
