@@ -98,6 +98,8 @@ class OllamaClient:
                 response = await self.http.send(request, stream=True)
         except TimeoutError as exc:
             raise self.first_byte_timeout() from exc
+        except httpx.PoolTimeout as exc:  # Ollama is reachable: this worker's pool is full
+            raise self.saturated() from exc
         except httpx.TransportError as exc:
             raise self.unreachable(exc) from exc
         try:
@@ -222,6 +224,17 @@ class OllamaClient:
             "`docker compose logs ollama`.",
             retry_after=self.settings.retry_after_seconds,
             code="ollama_unavailable",
+        )
+
+    def saturated(self) -> ServiceUnavailable:
+        """The 503 when every connection of this worker to Ollama stays busy (a full pool)."""
+        retry = self.settings.retry_after_seconds
+        return ServiceUnavailable(
+            f"The gateway has {self.settings.upstream_max_connections} requests in progress "
+            "with Ollama on this worker and none finished in time (Ollama answers, but slowly). "
+            f"Retry in {retry} s; operators: GATEWAY_UPSTREAM_MAX_CONNECTIONS sets the limit.",
+            retry_after=retry,
+            code="server_busy",
         )
 
     def error_for(self, status: int, raw: bytes, model: str | None) -> GatewayError:
