@@ -12,13 +12,15 @@ import pytest
 
 from fake_ollama.faults import QUEUE_FULL
 from fake_ollama.testing import FakeOllamaProcess
+from tests.support.waiting import PATIENCE, leaving_request, wait_until
 from tests.unit.fake_ollama.fake_ollama_support import chat, ndjson, post
 
+CHAT = {"model": "gpt-oss:20b", "messages": [{"role": "user", "content": "hi"}]}
+HOLD = 0.5
 
-def _wait_cancelled(fake: FakeOllamaProcess, timeout: float = 5.0) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while not (entries := fake.cancelled()) and time.monotonic() < deadline:
-        time.sleep(0.05)
+
+def _wait_cancelled(fake: FakeOllamaProcess) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = wait_until(fake.cancelled, "a cancellation recorded")
     return entries
 
 
@@ -127,8 +129,12 @@ def test_drop_cuts_a_whole_body_short(fake_ollama: FakeOllamaProcess) -> None:
 
 
 def test_hang_sends_nothing_and_records_the_cancellation(fake_ollama: FakeOllamaProcess) -> None:
-    with pytest.raises(httpx.ReadTimeout):
-        chat(fake_ollama, headers={"X-Fake-Fault": "hang", "X-Request-ID": "hang-1"}, timeout=0.3)
+    headers = {"X-Fake-Fault": "hang", "X-Request-ID": "hang-1"}
+    with leaving_request(fake_ollama.url + "/api/chat", CHAT, headers) as connection:
+        wait_until(lambda: fake_ollama.requests("/api/chat"), "the request received")
+        connection.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            connection.recv(1)  # nothing was sent, not even the headers
     (entry,) = _wait_cancelled(fake_ollama)
     assert entry["request_id"] == "hang-1"
     assert entry["stage"] == "hang"
@@ -145,30 +151,30 @@ def test_hang_is_bounded_by_hang_seconds(fake_ollama: FakeOllamaProcess) -> None
 def test_closing_a_slow_stream_is_detected_promptly_with_tokens_so_far(
     fake_ollama: FakeOllamaProcess,
 ) -> None:
-    fake_ollama.configure(thinking_tokens=0, slow_token_delay=0.02)
+    # 1200 tokens 50 ms apart (a minute): the disconnect shows up at the next token, so the count
+    # stops far below the end. The bound leaves a stalled machine 20 s, not a fast one 100 ms.
+    fake_ollama.configure(thinking_tokens=0, slow_token_delay=0.05)
     body = {"model": "fault-slow", "messages": [{"role": "user", "content": "hi"}]}
     headers = {"X-Request-ID": "slow-1"}
     with httpx.stream(
-        "POST", fake_ollama.url + "/api/chat", json=body, headers=headers, timeout=5
+        "POST", fake_ollama.url + "/api/chat", json=body, headers=headers, timeout=PATIENCE
     ) as response:
         lines = response.iter_lines()
         for _ in range(5):
             next(lines)
-    closed_at = time.monotonic()
     (entry,) = _wait_cancelled(fake_ollama)
-    assert time.monotonic() - closed_at < 2.0
     assert entry["model"] == "fault-slow"
     assert entry["request_id"] == "slow-1"
     assert entry["stage"] == "generating"
-    assert 5 <= entry["tokens_emitted"] < 100
+    assert 5 <= entry["tokens_emitted"] < 5 + 400
     (recorded,) = fake_ollama.requests(path="/api/chat")
     assert recorded["cancelled"] is True
 
 
 def test_non_streaming_request_cancelled_while_waiting(fake_ollama: FakeOllamaProcess) -> None:
-    fake_ollama.configure(first_token_delay=5.0)
-    with pytest.raises(httpx.ReadTimeout):
-        chat(fake_ollama, stream=False, timeout=0.3)
+    fake_ollama.configure(first_token_delay=600.0)
+    with leaving_request(fake_ollama.url + "/api/chat", {**CHAT, "stream": False}):
+        wait_until(lambda: fake_ollama.requests("/api/chat"), "the request received")
     (entry,) = _wait_cancelled(fake_ollama)
     assert (entry["stage"], entry["tokens_emitted"]) == ("loading", 0)
 
@@ -182,24 +188,32 @@ def test_delays_show_in_load_and_eval_durations(fake_ollama: FakeOllamaProcess) 
 
 
 def test_num_parallel_one_makes_requests_queue(fake_ollama: FakeOllamaProcess) -> None:
-    fake_ollama.configure(num_parallel=1, token_delay=0.05, thinking_tokens=0, content_tokens=10)
-    results: list[dict[str, Any]] = []
-    barrier = threading.Barrier(2)
-
-    def one() -> None:
-        barrier.wait(5)
-        results.append(chat(fake_ollama, stream=False).json())
-
-    threads = [threading.Thread(target=one) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
+    fake_ollama.configure(num_parallel=1, thinking_tokens=0, content_tokens=3)
     phases = ("load_duration", "prompt_eval_duration", "eval_duration")
-    queued = sorted(r["total_duration"] - sum(r[p] for p in phases) for r in results)
-    # each generation takes 10 x 50 ms: the second request waits for most of the first one
-    assert queued[0] < 150_000_000
-    assert queued[1] > 250_000_000
+
+    def queued(reply: dict[str, Any]) -> int:
+        """Nanoseconds of ``total_duration`` outside the phases: the wait for a slot."""
+        return int(reply["total_duration"] - sum(reply[p] for p in phases))
+
+    replies: list[dict[str, Any]] = []
+    second = threading.Thread(
+        target=lambda: replies.append(chat(fake_ollama, stream=False, timeout=PATIENCE).json())
+    )
+    # The first request holds the only slot (its model "loads" for ten minutes) until it leaves.
+    holder = {**CHAT, "stream": False}
+    with leaving_request(
+        fake_ollama.url + "/api/chat", holder, {"X-Fake-First-Token-Delay": "600"}
+    ):
+        wait_until(lambda: fake_ollama.requests("/api/chat"), "the first request received")
+        second.start()
+        wait_until(lambda: len(fake_ollama.requests("/api/chat")) == 2, "the second one received")
+        time.sleep(HOLD)  # the second waits at least this long: the slot is still held
+    second.join(PATIENCE)
+    (entry,) = _wait_cancelled(fake_ollama)
+    assert (entry["stage"], entry["tokens_emitted"]) == ("loading", 0)
+    alone = chat(fake_ollama, stream=False).json()
+    assert queued(replies[0]) >= HOLD * 1e9
+    assert queued(alone) < queued(replies[0]), "a request alone waits for no slot"
 
 
 def test_faults_also_apply_to_embeddings(fake_ollama: FakeOllamaProcess) -> None:

@@ -7,6 +7,7 @@ import time
 import httpx
 
 from fake_ollama.testing import FakeOllamaProcess
+from tests.support.waiting import PATIENCE, wait_until
 from tests.unit.fake_ollama.fake_ollama_support import chat, ndjson, post
 
 
@@ -77,15 +78,13 @@ def test_a_model_outside_the_registry_cannot_be_pulled(fake_ollama: FakeOllamaPr
 
 
 def test_an_abandoned_pull_is_recorded_and_adds_nothing(fake_ollama: FakeOllamaProcess) -> None:
-    fake_ollama.configure(models=[], pull_seconds=5.0)
+    fake_ollama.configure(models=[], pull_seconds=600.0)  # only leaving ends it early
     with httpx.stream(
-        "POST", fake_ollama.url + "/api/pull", json={"model": "gpt-oss:20b"}, timeout=5
+        "POST", fake_ollama.url + "/api/pull", json={"model": "gpt-oss:20b"}, timeout=PATIENCE
     ) as response:
         lines = response.iter_lines()
         next(lines)
         next(lines)
-    deadline = time.monotonic() + 3
-    while not (cancelled := fake_ollama.cancelled()) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    cancelled = wait_until(fake_ollama.cancelled, "the abandoned pull recorded")
     assert [(c["path"], c["stage"]) for c in cancelled] == [("/api/pull", "pulling")]
     assert _names(fake_ollama) == []

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from fake_ollama.testing import FakeOllamaProcess, free_port
+from tests.support.waiting import PATIENCE, wait_until
 
 SHIM = [sys.executable, "-m", "fake_ollama.shim"]
 
@@ -111,7 +112,7 @@ def test_the_console_script_is_installed() -> None:
 
 
 def _wait_up(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + PATIENCE
     while time.monotonic() < deadline and process.poll() is None:
         try:
             httpx.get(url, timeout=1)
@@ -151,19 +152,20 @@ def test_sigterm_with_a_request_in_flight_exits_promptly() -> None:
     def hang() -> None:
         body = {"model": "fault-hang", "messages": [{"role": "user", "content": "hi"}]}
         try:
-            outcome.append(httpx.post(fake.url + "/api/chat", json=body, timeout=20).status_code)
+            answer = httpx.post(fake.url + "/api/chat", json=body, timeout=PATIENCE * 2)
+            outcome.append(answer.status_code)
         except httpx.HTTPError as exc:
             outcome.append(exc)
 
     hung = threading.Thread(target=hang)
     try:
         hung.start()
-        time.sleep(0.3)
-        started = time.monotonic()
-        assert fake.stop(timeout=10) == 0
-        assert time.monotonic() - started < 5.0
-        hung.join(5)
+        wait_until(lambda: fake.requests("/api/chat"), "the hanging request received")
+        # The hang would last hang_seconds (600 s): exiting by itself (0, not SIGKILL) within
+        # PATIENCE means the 1 s grace was applied to it.
+        assert fake.stop(timeout=PATIENCE) == 0
+        hung.join(PATIENCE)
         assert outcome, "the in-flight request must end when the server stops"
     finally:
         fake.stop()
-        hung.join(5)
+        hung.join(PATIENCE)

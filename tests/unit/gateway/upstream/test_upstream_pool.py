@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
 
 from fake_ollama.testing import free_port
 from gateway.upstream.pool import ConnectionStack
+from tests.support.waiting import PATIENCE
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Server:
     delay: float = 0.0
     opened: int = 0
     closed: int = 0
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.opened += 1
@@ -40,6 +42,8 @@ class Server:
         finally:
             self.closed += 1
             writer.close()
+            async with self.changed:
+                self.changed.notify_all()
 
 
 @asynccontextmanager
@@ -58,10 +62,11 @@ def client(server_url: str, stack: ConnectionStack, pool_timeout: float = 5.0) -
     )
 
 
-async def settle() -> None:
-    """Let the server notice connections the client closed."""
-    for _ in range(20):
-        await asyncio.sleep(0.01)
+async def settle(server: Server, closed: int) -> None:
+    """Wait until the server has seen ``closed`` connections close (retired ones close in the
+    background); the deadline only bounds a failing test."""
+    async with asyncio.timeout(PATIENCE), server.changed:
+        await server.changed.wait_for(lambda: server.closed >= closed)
 
 
 async def test_one_request_after_another_uses_one_connection() -> None:
@@ -114,7 +119,7 @@ async def test_connections_idle_longer_than_the_keepalive_expiry_are_closed() ->
             await asyncio.gather(*(http.get("/api/ps") for _ in range(2)))
             await asyncio.sleep(0.3)
             await http.get("/api/ps")  # both idle ones are closed, not only the one reused
-            await settle()
+            await settle(server, closed=2)
             assert (server.opened, server.closed) == (3, 2)
 
 
@@ -122,7 +127,7 @@ async def test_closing_the_stack_closes_its_connections() -> None:
     async with serving(delay=0.05) as server:
         async with client(server.url, ConnectionStack(max_connections=4)) as http:
             await asyncio.gather(*(http.get("/api/ps") for _ in range(2)))
-        await settle()
+        await settle(server, closed=2)
         assert (server.opened, server.closed) == (2, 2)
 
 
@@ -132,14 +137,16 @@ async def test_a_connection_whose_close_was_interrupted_is_not_reused() -> None:
     async with serving() as server:
         async with client(server.url, ConnectionStack(max_connections=4), pool_timeout=0.5) as http:
 
-            async def read_slowly() -> None:
+            async def read_slowly(reading: asyncio.Event) -> None:
                 async with http.stream("GET", "/api/ps") as response:
                     async for _ in response.aiter_raw():
-                        await asyncio.sleep(10)
+                        reading.set()
+                        await asyncio.sleep(PATIENCE)
 
             for _ in range(3):
-                task = asyncio.create_task(read_slowly())
-                await asyncio.sleep(0.1)
+                reading = asyncio.Event()
+                task = asyncio.create_task(read_slowly(reading))
+                await reading.wait()  # the response is being read
                 task.cancel()
                 await asyncio.sleep(0)
                 task.cancel()  # lands while the response is being closed
