@@ -6,7 +6,8 @@ other jobs) can stall any thread or process for seconds. The deadline only bound
 
 :func:`leaving_request` is a client that sends a request and goes away at a moment the test
 chooses (when the block ends), instead of after a short client timeout that a slow machine can
-reach before the request even got anywhere.
+reach before the request even got anywhere. :func:`ollama_held` keeps requests in flight at the
+fake Ollama until the test lets them go, instead of hoping a slow generation lasts long enough.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
+
+from fake_ollama.testing import FakeOllamaProcess
 
 T = TypeVar("T")
 
@@ -66,3 +69,20 @@ def leaving_request(
     with socket.create_connection((host, port), timeout=PATIENCE) as sock:
         sock.sendall(head + payload)
         yield sock
+
+
+@contextmanager
+def ollama_held(fake: FakeOllamaProcess) -> Iterator[None]:
+    """Keep the fake Ollama's only generation slot busy for the duration of the block.
+
+    ``num_parallel`` becomes 1 and a request of the test's own takes the slot (its model "loads"
+    for ten minutes); generations sent meanwhile queue at the fake, in flight for as long as the
+    test needs. When the block ends the holder leaves and the queued ones run.
+    """
+    fake.configure(num_parallel=1)
+    body = {"model": "gpt-oss:20b", "messages": [{"role": "user", "content": "hold"}]}
+    headers = {"X-Fake-First-Token-Delay": "600", "X-Request-ID": "slot-holder"}
+    before = len(fake.requests("/api/chat"))
+    with leaving_request(f"{fake.url}/api/chat", {**body, "stream": False}, headers):
+        wait_until(lambda: len(fake.requests("/api/chat")) > before, "the slot holder at Ollama")
+        yield

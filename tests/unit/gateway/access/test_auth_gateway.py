@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +10,7 @@ import httpx
 import openai
 import pytest
 
+from tests.support.waiting import wait_until
 from tests.unit.gateway.access.ratelimit_support import bearer, key_record, write_keys
 
 GOOD = "sk-alice-0123456789abcdef0123456789abcdef"
@@ -120,13 +120,12 @@ def test_edits_of_the_key_file_apply_without_restart(url: str, keys_file: Path) 
     newcomer = "sk-bob-0123456789abcdef0123456789abcdef"
     assert httpx.get(f"{url}/v1/models", headers=bearer(newcomer)).status_code == 401
     write_keys(keys_file, key_record(newcomer, "bob"))
-    statuses: list[int] = []
-    for _ in range(60):  # the reload interval is 1 s; give it up to 3 s
+
+    def swapped() -> bool:  # the reload interval is 1 s
         statuses = [
             httpx.get(f"{url}/v1/models", headers=bearer(key)).status_code
             for key in (newcomer, GOOD)
         ]
-        if statuses == [200, 401]:
-            break
-        time.sleep(0.05)
-    assert statuses == [200, 401]
+        return statuses == [200, 401]
+
+    wait_until(swapped, "the edited key file in force (newcomer in, GOOD out)")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import orjson
 import pytest
 
 from fake_ollama.testing import FakeOllamaProcess
+from tests.support.waiting import PATIENCE, ollama_held, wait_until
 from tests.unit.gateway.access.ratelimit_support import bearer, key_record, write_keys
 
 KEY = "sk-rl-0123456789abcdef0123456789abcdef01"
@@ -107,7 +107,8 @@ def test_tokens_are_charged_from_real_usage_and_then_refused(start: Callable[...
 def test_a_stream_the_client_dropped_is_charged_what_was_generated(
     start: Callable[..., str], fake_ollama: FakeOllamaProcess
 ) -> None:
-    fake_ollama.configure(content_tokens=400, token_delay=0.02)
+    # 3000 tokens 20 ms apart: only the client's departure ends this stream early.
+    fake_ollama.configure(content_tokens=3000, token_delay=0.02)
     url = start(rpm=0, tpm=100_000)
     body = {"model": "gpt-oss-20b", "messages": HI, "stream": True}
     with (
@@ -117,33 +118,27 @@ def test_a_stream_the_client_dropped_is_charged_what_was_generated(
         for count, _ in enumerate(r.iter_lines(), start=1):
             if count >= 20:
                 break
-    charged = 0
-    deadline = time.monotonic() + 10
-    while charged == 0 and time.monotonic() < deadline:
-        charged = 100_000 - remaining_tokens(url)
-        time.sleep(0.05)
-    assert 0 < charged < 400, f"charged {charged}: the tokens produced before the disconnect"
+    charged = wait_until(lambda: 100_000 - remaining_tokens(url), "the dropped stream charged")
+    assert charged < 3000, f"charged {charged}: the tokens produced before the disconnect"
 
 
 def test_concurrency_cap_refuses_then_frees_the_slot(
     start: Callable[..., str], fake_ollama: FakeOllamaProcess
 ) -> None:
-    fake_ollama.configure(token_delay=0.05, content_tokens=20)
     url = start(rpm=0, tpm=0, max_concurrent=1)
     slow: list[httpx.Response] = []
     worker = threading.Thread(target=lambda: slow.append(chat(url)))
-    worker.start()
     try:
-        deadline = time.monotonic() + 5
-        while not fake_ollama.requests("/api/chat") and time.monotonic() < deadline:
-            time.sleep(0.02)  # the slow chat holds the slot once Ollama has it
-        refused = get_models(url)
-        assert refused.status_code == 429, "a second request while one is in flight is refused"
-        assert refused.json()["error"]["type"] == "requests"
-        assert "concurrent" in refused.json()["error"]["message"]
-        assert refused.headers["retry-after"] == "1"
+        with ollama_held(fake_ollama):  # the chat waits at Ollama, holding the key's slot
+            worker.start()
+            wait_until(lambda: len(fake_ollama.requests("/api/chat")) == 2, "the chat at Ollama")
+            refused = get_models(url)
+            assert refused.status_code == 429, "a second request while one is in flight is refused"
+            assert refused.json()["error"]["type"] == "requests"
+            assert "concurrent" in refused.json()["error"]["message"]
+            assert refused.headers["retry-after"] == "1"
     finally:
-        worker.join(timeout=30)
+        worker.join(timeout=PATIENCE)
     assert slow
     assert slow[0].status_code == 200
     assert get_models(url).status_code == 200, "the slot is free once the answer is complete"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import httpx
 import pytest
 
 from fake_ollama.testing import FakeOllamaProcess
+from tests.support.waiting import PATIENCE, ollama_held, wait_until
 from tests.unit.gateway.access.ratelimit_support import RedisServer, bearer, key_record, write_keys
 
 KEY = "sk-outage-0123456789abcdef0123456789abcd"
@@ -41,7 +41,7 @@ def start(
             keys_file=path,
             ratelimit_storage=redis_server.url,
             auth_failure_limit=5,
-            ratelimit_timeout=2.0,  # a busy machine must not look like an outage
+            ratelimit_timeout=10.0,  # a busy machine must not look like an outage (the most)
             **settings,
         )
 
@@ -53,14 +53,15 @@ def models(url: str, key: str = KEY) -> httpx.Response:
     return httpx.get(f"{url}/v1/models", headers=bearer(key), timeout=10)
 
 
-def recovered(url: str, timeout: float = 5.0) -> httpx.Response:
+def recovered(url: str) -> httpx.Response:
     """The first response counted by the store again (it carries the headers)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def counted() -> httpx.Response | None:
         response = models(url)
-        if "x-ratelimit-remaining-requests" in response.headers or time.monotonic() > deadline:
-            return response
-        time.sleep(0.1)
+        return response if "x-ratelimit-remaining-requests" in response.headers else None
+
+    response: httpx.Response = wait_until(counted, "the store counting again")
+    return response
 
 
 def test_fail_open_passes_without_headers_and_recovers(
@@ -98,21 +99,21 @@ def test_fail_closed_answers_503_and_recovers(
 def test_store_lost_during_a_request_does_not_break_its_answer(
     start: Callable[..., str], redis_server: RedisServer, fake_ollama: FakeOllamaProcess
 ) -> None:
-    fake_ollama.configure(token_delay=0.02, content_tokens=30)
     url = start()
     answers: list[httpx.Response] = []
     body = {"model": "gpt-oss-20b", "messages": [{"role": "user", "content": "hi"}]}
     worker = threading.Thread(
         target=lambda: answers.append(
-            httpx.post(f"{url}/v1/chat/completions", headers=bearer(KEY), json=body, timeout=30)
+            httpx.post(
+                f"{url}/v1/chat/completions", headers=bearer(KEY), json=body, timeout=PATIENCE
+            )
         )
     )
-    worker.start()
-    deadline = time.monotonic() + 5
-    while not fake_ollama.requests("/api/chat") and time.monotonic() < deadline:
-        time.sleep(0.02)
-    redis_server.stop()  # the answer's token charge will find no store
-    worker.join(timeout=30)
+    with ollama_held(fake_ollama):  # the chat stays in flight at Ollama meanwhile
+        worker.start()
+        wait_until(lambda: len(fake_ollama.requests("/api/chat")) == 2, "the chat at Ollama")
+        redis_server.stop()  # the answer's token charge will find no store
+    worker.join(timeout=PATIENCE)
     assert answers
     assert answers[0].status_code == 200
     assert answers[0].json()["usage"]["total_tokens"] > 0
