@@ -6,6 +6,7 @@ workers served is read off their Prometheus multiprocess counter files.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,8 +20,10 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from fake_ollama.testing import FakeOllamaProcess
+from gateway.access.guard import STORE_WARNING_INTERVAL
 from gateway.access.keys import KeyRecord, read_key_file
 from tests.support.gunicorn import GunicornGateway, running_gunicorn
+from tests.support.waiting import wait_until
 from tests.unit.gateway.access.ratelimit_support import (
     RedisServer,
     bearer,
@@ -103,7 +106,8 @@ def start_gunicorn(
                 "GATEWAY_RATELIMIT_STORAGE": redis_server.url,
                 "GUNICORN_GRACEFUL_TIMEOUT": "5",
                 "GATEWAY_AUTH_FAILURE_LIMIT": "1000",  # these tests send unknown keys on purpose
-                "GATEWAY_RATELIMIT_TIMEOUT": "2",  # a busy machine must not look like an outage
+                # A busy machine must not look like an outage (10 s is the most allowed).
+                "GATEWAY_RATELIMIT_TIMEOUT": "10",
                 "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
                 **env,
             }
@@ -179,25 +183,23 @@ def test_one_request_at_a_time_never_trips_a_concurrency_cap_of_one(
 def test_key_file_edits_reach_every_worker_within_seconds(
     gunicorn: Deployment, keys_file: Path
 ) -> None:
+    # add_keys waits out the reload interval: from then on every worker has the new file.
     late = secret("late")
     assert statuses(burst(gunicorn.url, late, 8)) == {401: 8}
-    edited = time.monotonic()
     add_keys(keys_file, key_record(late, "late", rpm=0, tpm=0, max_concurrent=0))
     before = gunicorn.served_by_worker()
     answers: list[int] = []
-    for _ in range(40):  # batches of 8 until every worker has served one
-        answers += [r.status_code for r in burst(gunicorn.url, late, 8)]
+
+    def every_worker_served() -> bool:  # batches of 8 until every worker has served one
+        answers.extend(r.status_code for r in burst(gunicorn.url, late, 8))
         after = gunicorn.served_by_worker()
-        if len(after) == WORKERS and all(after[p] > before.get(p, 0) for p in after):
-            break
-    after = gunicorn.served_by_worker()
-    assert len(after) == WORKERS
-    assert all(after[p] > before.get(p, 0) for p in after), "every worker served the new key"
+        return len(after) == WORKERS and all(after[p] > before.get(p, 0) for p in after)
+
+    wait_until(every_worker_served, "every worker served the new key", step=0)
     assert set(answers) == {200}, "every worker accepts the new key"
     write_keys(keys_file, *[r for r in read_key_file(keys_file).keys if r.name != "late"])
     time.sleep(RELOAD_SECONDS + 0.2)
     assert statuses(burst(gunicorn.url, late, 16)) == {401: 16}, "and every worker drops it"
-    assert time.monotonic() - edited < 30
 
 
 def test_redis_down_fails_open_then_limits_again_once_it_is_back(
@@ -211,21 +213,25 @@ def test_redis_down_fails_open_then_limits_again_once_it_is_back(
     assert statuses(burst(gunicorn.url, secret("open"), 5)) == {200: 5}
     redis_server.stop()
     try:
+        started = time.monotonic()
         during = burst(gunicorn.url, secret("open"), 30)
+        took = time.monotonic() - started
         assert statuses(during) == {200: 30}, "fail open: no 429, never a 500"
         assert not any("x-ratelimit-remaining-requests" in r.headers for r in during)
         warnings = gunicorn.server.log().count("rate-limit store unavailable")
-        assert 1 <= warnings <= WORKERS, "one warning per worker, not one per request"
+        # At most one warning per worker every STORE_WARNING_INTERVAL, however long the burst
+        # took on this machine: not one per request.
+        most = WORKERS * (1 + math.floor(took / STORE_WARNING_INTERVAL))
+        assert 1 <= warnings <= most, "one warning per worker, not one per request"
     finally:
         redis_server.start()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if (
+    wait_until(
+        lambda: (
             "x-ratelimit-remaining-requests"
             in fresh_get(gunicorn.url, "/v1/models", secret("open")).headers
-        ):
-            break
-        time.sleep(0.1)
+        ),
+        "a worker counting in Redis again",
+    )
     time.sleep(1.2)  # every worker's one-second pause after a failure is over
     assert statuses(burst(gunicorn.url, secret("after"), 30)) == {200: 10, 429: 20}
 
@@ -247,9 +253,8 @@ def test_redis_down_fails_closed_with_503_when_configured(
         assert during[0].headers["retry-after"] == "1"
     finally:
         redis_server.start()
-    deadline = time.monotonic() + 10
-    recovered: Counter[int] = Counter()
-    while time.monotonic() < deadline and recovered != {200: 8}:
-        time.sleep(0.2)
-        recovered = statuses(burst(deployment.url, key, 8))
-    assert recovered == {200: 8}, "it recovers by itself once Redis is back"
+    wait_until(
+        lambda: statuses(burst(deployment.url, key, 8)) == {200: 8},
+        "every worker recovered by itself once Redis is back",
+        step=0.2,
+    )
