@@ -56,6 +56,8 @@ class RequestContext:
     eval_duration_ns: int | None = None
     load_duration_ns: int | None = None
     upstream_seconds: float | None = None
+    # Seconds the request waited for a generation slot (admission control; None: not queued).
+    queued_seconds: float | None = None
     # Why a request failed, for metrics: the GatewayError code, the auth failure reason and the
     # rate limit that was hit (small fixed vocabularies chosen by the code that rejects).
     error_code: str | None = None

@@ -10,7 +10,9 @@
      ├── RateLimited             429 rate_limit_exceeded       (Retry-After)
      ├── UpstreamError           502 upstream_error            (Ollama answered 5xx / garbage)
      ├── ServiceUnavailable      503 service_unavailable       (Retry-After: unreachable, busy,
-     │                                                          model still downloading)
+     │    │                                                     model still downloading)
+     │    └── ServerOverloaded   503 server_overloaded         (every slot busy, queue full or
+     │                                                          waited too long)
      └── UpstreamTimeout         504 upstream_timeout
 
 The body is always ``{"error": {"message", "type", "param", "code"}}`` so that the official
@@ -159,6 +161,14 @@ class ServiceUnavailable(GatewayError):
     def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
         super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
         self.retry_after = retry_after
+
+
+class ServerOverloaded(ServiceUnavailable):
+    """503 ``server_overloaded``: every generation slot is busy and the queue is full, or the
+    request waited longer than the queue allows."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after, code="server_overloaded")
 
 
 class UpstreamTimeout(GatewayError):

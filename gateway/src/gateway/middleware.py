@@ -28,6 +28,8 @@ from gateway.errors import GatewayError, RequestTooLarge
 access_log = logging.getLogger("gateway.access")
 log = logging.getLogger("gateway.errors")
 _REQUEST_ID_BYTES = REQUEST_ID_HEADER.encode()
+# Seconds a generation waited for one of Ollama's slots (admission control).
+QUEUE_SECONDS_HEADER = b"x-queue-seconds"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -74,6 +76,9 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 ctx.status = message["status"]
                 message["headers"] = [*message.get("headers", ()), id_header]
+                if ctx.queued_seconds is not None:
+                    queued = f"{ctx.queued_seconds:.3f}".encode()
+                    message["headers"].append((QUEUE_SECONDS_HEADER, queued))
             await send(message)
 
         try:

@@ -59,6 +59,39 @@ class Settings(BaseSettings):
         5, ge=1, description="Retry-After sent with 503s when Ollama is unreachable or busy."
     )
 
+    # Admission control and runaway guards (gateway.upstream.admission).
+    ollama_parallel: int = Field(
+        0,
+        ge=0,
+        description="Generations Ollama runs at once (its OLLAMA_NUM_PARALLEL; compose passes "
+        "it). Beyond it requests wait in the gateway's fair queue; 0 turns admission control "
+        "off.",
+    )
+    queue_max: int = Field(
+        100, ge=0, description="Most requests waiting for a generation slot (all workers)."
+    )
+    queue_timeout: float = Field(
+        60.0, gt=0, description="Seconds a request may wait for a slot before a 503."
+    )
+    admission_lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Lifetime of a slot or queue place that is not renewed (a dead worker's "
+        "places free up after it).",
+    )
+    max_output_tokens: int = Field(
+        32768,
+        ge=0,
+        description="Cap on output tokens (reasoning included) per generation, applied when a "
+        "request asks for more or for nothing; 0 = no cap.",
+    )
+    max_generation_seconds: float = Field(
+        600.0,
+        ge=0,
+        description="Wall-clock cap per generation; the answer then ends with finish_reason "
+        "'length'. 0 = no cap.",
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level of the JSON logs (DEBUG, INFO, WARNING, ERROR)."
     )

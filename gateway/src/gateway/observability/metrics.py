@@ -114,6 +114,27 @@ DEFAULT_MODEL_PRESENT = Gauge(
     ["model"],
     multiprocess_mode="livemostrecent",
 )
+QUEUE_DEPTH = Gauge(
+    "gateway_queue_depth",
+    "Requests waiting for a generation slot of Ollama (admission control), all workers.",
+    multiprocess_mode="livesum",
+)
+QUEUE_WAIT = Histogram(
+    "gateway_queue_wait_seconds",
+    "Time a generation waited for a slot before it was admitted (0 when one was free).",
+    buckets=(0.0, *LATENCY_BUCKETS),
+)
+OVERLOAD_REJECTIONS = Counter(
+    "gateway_overload_rejections",
+    "Requests refused with 503 server_overloaded, by reason (queue_full, queue_timeout).",
+    ["reason"],
+)
+GENERATIONS_IN_FLIGHT = Gauge(
+    "gateway_generations_in_flight",
+    "Generations admitted to an Ollama backend and not yet finished, by backend.",
+    ["backend"],
+    multiprocess_mode="livesum",
+)
 BUILD_INFO = Gauge(
     "gateway_build_info",
     "Always 1; the labels name the running version and git commit.",

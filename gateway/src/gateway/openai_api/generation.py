@@ -133,8 +133,19 @@ class Generation:
 
     def _chunks(self) -> AsyncGenerator[dict[str, Any], None]:
         self._started = perf_counter()
-        chunks = self.ollama.generate(self.path, self.body, request_id=self.ctx.request_id)
+        chunks = self.ollama.generate(
+            self.path,
+            self.body,
+            request_id=self.ctx.request_id,
+            queue_key=self.ctx.key_id,
+            admitted=self._admitted,
+        )
         return cast(AsyncGenerator[dict[str, Any], None], chunks)
+
+    def _admitted(self, waited: float | None) -> None:
+        """Note the time spent queued; upstream time starts now."""
+        self.ctx.queued_seconds = waited
+        self._started = perf_counter()
 
     def _take(self, output: Output, chunk: dict[str, Any]) -> Piece:
         """Add one Ollama object to ``output`` (noting the first token's arrival)."""

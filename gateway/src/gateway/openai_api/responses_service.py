@@ -56,8 +56,19 @@ class ResponsesService:
 
     def _chunks(self) -> AsyncGenerator[dict[str, Any], None]:
         self._started = perf_counter()
-        chunks = self.ollama.generate(CHAT_PATH, self.body, request_id=self.ctx.request_id)
+        chunks = self.ollama.generate(
+            CHAT_PATH,
+            self.body,
+            request_id=self.ctx.request_id,
+            queue_key=self.ctx.key_id,
+            admitted=self._admitted,
+        )
         return cast(AsyncGenerator[dict[str, Any], None], chunks)
+
+    def _admitted(self, waited: float | None) -> None:
+        """Note the time spent queued; upstream time starts now."""
+        self.ctx.queued_seconds = waited
+        self._started = perf_counter()
 
     def _take(self, builder: ResponseBuilder, chunk: dict[str, Any]) -> bytes:
         """Feed one chunk to ``builder`` (noting the first token's arrival)."""

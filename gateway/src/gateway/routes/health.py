@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gateway.context import OK
-from gateway.deps import get_context
+from gateway.deps import get_context, get_ollama
 from gateway.observability.health import ReadinessChecker
 
 router = APIRouter(tags=["health"])
@@ -24,14 +24,20 @@ async def ready(request: Request) -> Response:
     """200 when Ollama answers, the default model is present and Redis (if used) answers; else 503.
 
     The body names each component with its status, latency and what to do; results are cached
-    per worker for ``GATEWAY_READY_CACHE_SECONDS``.
+    per worker for ``GATEWAY_READY_CACHE_SECONDS``. With admission control on, ``queue`` shows
+    Ollama's generation slots (capacity, in flight) and the requests waiting for one: a full
+    queue answers 503 to new generations but does not make the gateway unready.
     """
     checker: ReadinessChecker = request.app.state.readiness
     result = await checker.check()
+    body = result.body()
+    admission = get_ollama(request).admission
+    if admission is not None:
+        body["queue"] = await admission.status()
     # A 503 here reports on the dependencies; it is not a failed request.
     get_context(request).outcome = OK
     return Response(
-        orjson.dumps(result.body()),
+        orjson.dumps(body),
         status_code=200 if result.ready else 503,
         media_type="application/json",
         headers={"Cache-Control": "no-store"},

@@ -3,6 +3,9 @@ model management relayed for admin keys only."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -46,15 +49,35 @@ async def relay_management(request: Request) -> Response:
     return await relay(request, get_ollama(request), get_context(request))
 
 
+def _path_parameters(path: str) -> dict[str, Any] | None:
+    """OpenAPI declarations of the ``{name}`` parts of ``path`` (the relay reads none itself)."""
+    names = re.findall(r"{(\w+)}", path)
+    if not names:
+        return None
+    schema = {"type": "string"}
+    return {
+        "parameters": [{"name": n, "in": "path", "required": True, "schema": schema} for n in names]
+    }
+
+
 def _routes() -> APIRouter:
     """The router with every relayed path on the methods Ollama serves it with."""
     routes = APIRouter(tags=["ollama"])
-    for path in GENERATION_ROUTES:
-        routes.add_api_route(path, relay_generation, methods=["POST"])
-    for path, methods in RELAYED_ROUTES.items():
-        routes.add_api_route(path, relay_as_is, methods=methods)
-    for path, methods in MANAGEMENT_ROUTES.items():
-        routes.add_api_route(path, relay_management, methods=methods)
+    table = [
+        *((path, ["POST"], relay_generation) for path in GENERATION_ROUTES),
+        *((path, methods, relay_as_is) for path, methods in RELAYED_ROUTES.items()),
+        *((path, methods, relay_management) for path, methods in MANAGEMENT_ROUTES.items()),
+    ]
+    for path, methods, endpoint in table:
+        for method in methods:  # one route per method: each needs its own OpenAPI operation id
+            name = path.strip("/").replace("/", "_").replace("{", "").replace("}", "")
+            routes.add_api_route(
+                path,
+                endpoint,
+                methods=[method],
+                operation_id=f"ollama_{method.lower()}_{name}",
+                openapi_extra=_path_parameters(path),
+            )
     return routes
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,7 +26,9 @@ from gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from gateway.settings import Settings
+from gateway.settings import RATELIMIT_SCHEMES, Settings
+from gateway.upstream.admission import Admission, MemorySlots
+from gateway.upstream.admission_redis import RedisSlots
 from gateway.upstream.deadline import ReadDeadline
 from gateway.upstream.pool import ConnectionStack
 
@@ -55,10 +57,26 @@ class OllamaClient:
             ),
         )
         self._urls: dict[str, httpx.URL] = {}
+        self.admission = admission_for(settings)
 
     async def aclose(self) -> None:
-        """Close the connection pool (called from the app lifespan)."""
+        """Close the connection pool and the admission store (called from the app lifespan)."""
+        if self.admission is not None:
+            await self.admission.aclose()
         await self.http.aclose()
+
+    @asynccontextmanager
+    async def generation_slot(self, key: str | None) -> AsyncIterator[float | None]:
+        """Hold one of Ollama's generation slots for the block (admission control).
+
+        Yields the seconds spent queued (``None`` when admission control is off). Raises
+        :class:`gateway.errors.ServerOverloaded` when the queue is full or the wait too long.
+        """
+        if self.admission is None:
+            yield None
+            return
+        async with self.admission.slot(key or "anonymous") as waited:
+            yield waited
 
     def _url(self, path: str) -> httpx.URL:
         """The absolute URL of ``path`` on Ollama, parsed and merged once per path.
@@ -117,7 +135,7 @@ class OllamaClient:
         model: str | None = None,
     ) -> dict[str, Any]:
         """A non-streaming call returning Ollama's JSON object (error statuses raise)."""
-        content = orjson.dumps(body) if body is not None else None
+        content = encode(body) if body is not None else None
         async with self.open(
             method, path, content=content, request_id=request_id, model=model
         ) as response:
@@ -127,14 +145,33 @@ class OllamaClient:
         return _decode_object(raw)
 
     async def generate(
-        self, path: str, body: dict[str, Any], *, request_id: str | None = None
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        request_id: str | None = None,
+        queue_key: str | None = None,
+        admitted: Callable[[float | None], None] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Stream a generation (``/api/chat`` or ``/api/generate``), yielding each NDJSON object.
 
-        Raises :class:`GatewayError` before the first object (bad status, unreachable, timeout)
-        and during the stream (error line, dropped connection, unreadable line, silence longer
-        than the between-chunks timeout). Closing the iterator closes the upstream request.
+        The generation first waits for one of Ollama's slots (admission control, fair across
+        ``queue_key``s); ``admitted`` is then called with the seconds spent queued. Raises
+        :class:`GatewayError` before the first object (overloaded, bad status, unreachable,
+        timeout) and during the stream (error line, dropped connection, unreadable line, silence
+        longer than the between-chunks timeout). Closing the iterator closes the upstream request
+        and frees the slot.
         """
+        async with self.generation_slot(queue_key) as waited:
+            if admitted is not None:
+                admitted(waited)
+            async with contextlib.aclosing(self._generate(path, body, request_id)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+
+    async def _generate(
+        self, path: str, body: dict[str, Any], request_id: str | None
+    ) -> AsyncGenerator[dict[str, Any], None]:
         model = body.get("model")
         if self.settings.log_prompts and log.isEnabledFor(logging.DEBUG):
             # Opt-in only (GATEWAY_LOG_PROMPTS=true with GATEWAY_LOG_LEVEL=DEBUG): prompts can
@@ -147,7 +184,7 @@ class OllamaClient:
                     "prompt": body.get("messages", body.get("prompt")),
                 },
             )
-        payload = orjson.dumps({**body, "stream": True})
+        payload = encode({**self._capped(body), "stream": True})
         async with self.open(
             "POST", path, content=payload, request_id=request_id, model=model
         ) as response:
@@ -155,6 +192,8 @@ class OllamaClient:
                 raise self.error_for(response.status_code, await self._read_all(response), model)
             raw = response.aiter_bytes()
             partial = b""  # the start of a line whose newline has not arrived yet
+            cutoff = self._cutoff()
+            produced = 0
             with ReadDeadline(self.settings.chunk_timeout) as deadline:
                 while True:
                     data = await self._next_read(raw, deadline)
@@ -170,11 +209,38 @@ class OllamaClient:
                         if chunk.get("done"):
                             await _drain(raw)
                             return
+                        produced += 1
+                        if cutoff is not None and asyncio.get_running_loop().time() > cutoff:
+                            # Closing the response (on return) stops the generation upstream.
+                            yield self._cut_short(model, produced)
+                            return
                     if not data:
                         raise UpstreamError(
                             "Ollama ended the answer without its final chunk. Retry the request; "
                             "if it keeps happening check `docker compose logs ollama`."
                         )
+
+    def _capped(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` with ``num_predict`` at most ``GATEWAY_MAX_OUTPUT_TOKENS`` (runaway guard)."""
+        cap = self.settings.max_output_tokens
+        options = body.get("options") or {}
+        asked = options.get("num_predict")
+        if not cap or (isinstance(asked, int) and 0 < asked <= cap):
+            return body
+        return {**body, "options": {**options, "num_predict": cap}}
+
+    def _cutoff(self) -> float | None:
+        """Loop time at which a generation is cut (``GATEWAY_MAX_GENERATION_SECONDS``)."""
+        limit = self.settings.max_generation_seconds
+        return asyncio.get_running_loop().time() + limit if limit else None
+
+    def _cut_short(self, model: str | None, produced: int) -> dict[str, Any]:
+        """The final chunk the gateway writes for a generation it stopped at the time cap."""
+        log.warning(
+            "generation cut at GATEWAY_MAX_GENERATION_SECONDS",
+            extra={"model": model, "chunks": produced},
+        )
+        return {"model": model, "done": True, "done_reason": "length", "eval_count": produced}
 
     async def _next_read(self, raw: AsyncIterator[bytes], deadline: ReadDeadline) -> bytes:
         """The next piece of a streamed body, ``b""`` at its end; silence and breaks raise."""
@@ -302,3 +368,40 @@ def _decode_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UpstreamError("Ollama sent an unexpected reply (not a JSON object).")
     return data
+
+
+def admission_for(settings: Settings) -> Admission | None:
+    """The admission control of the Ollama backend (``None`` when ``GATEWAY_OLLAMA_PARALLEL`` is
+    0): in Redis when the rate limits are (shared by every worker), else in this worker."""
+    if not settings.ollama_parallel:
+        return None
+    storage = settings.ratelimit_storage
+    if storage.startswith(RATELIMIT_SCHEMES[1:]):
+        store: RedisSlots | MemorySlots = RedisSlots(
+            storage,
+            backend=settings.ollama_url,
+            capacity=settings.ollama_parallel,
+            queue_max=settings.queue_max,
+            lease_seconds=settings.admission_lease_seconds,
+            timeout=settings.ratelimit_timeout,
+        )
+    else:
+        store = MemorySlots(settings.ollama_parallel, settings.queue_max)
+    return Admission(settings, store, backend=settings.ollama_url)
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    """``body`` as JSON for Ollama; JSON too deep for the encoder is the client's 400.
+
+    Bodies were decoded strictly (valid Unicode, finite numbers), so nesting deeper than
+    orjson writes (254 levels, in tool parameters or a schema) is all that can fail here.
+    """
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError as exc:
+        raise InvalidRequest(
+            f"The request cannot be forwarded to Ollama ({exc}): objects or arrays nested more "
+            "than 254 levels deep (in tool parameters, a schema or arguments) are not supported. "
+            "Flatten them.",
+            code="invalid_json",
+        ) from None

@@ -126,6 +126,44 @@ def requested_models(body: bytes) -> list[str]:
     return [str(v) for k, v in data.items() if k.lower() in MODEL_FIELDS and isinstance(v, str)]
 
 
+# The typed options of Ollama's ``api.Options`` (api/types.go); others are ignored upstream.
+_NUMBER_OPTIONS = frozenset(
+    {"temperature", "top_p", "min_p", "typical_p", "repeat_penalty", "presence_penalty"}
+    | {"frequency_penalty", "tfs_z", "mirostat", "mirostat_tau", "mirostat_eta"}
+    | {"num_predict", "top_k", "num_ctx", "seed", "repeat_last_n", "num_keep", "num_batch"}
+    | {"num_gpu", "main_gpu", "num_thread"}
+)
+_BOOL_OPTIONS = frozenset({"numa", "use_mmap", "use_mlock", "low_vram", "vocab_only"})
+
+
+def check_options(body: bytes) -> None:
+    """Refuse (400) a generation whose ``options`` Ollama would reject with a 500.
+
+    Ollama type-checks ``options`` only when it runs the request and answers a wrong type with
+    ``500 option "x" must be of type …``: a client's mistake that would read as a server fault.
+    """
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return  # Ollama answers malformed JSON with its own 400
+    options = data.get("options") if isinstance(data, dict) else None
+    if options is None:
+        return
+    if not isinstance(options, dict):
+        raise InvalidRequest("'options' must be an object.", param="options")
+    for key, value in options.items():
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if (key in _NUMBER_OPTIONS and not number) or (
+            key in _BOOL_OPTIONS and not isinstance(value, bool)
+        ):
+            kind = "a boolean" if key in _BOOL_OPTIONS else "a number"
+            raise InvalidRequest(f"Option '{key}' must be {kind}.", param=f"options.{key}")
+        if key == "stop" and not (
+            isinstance(value, list) and all(isinstance(item, str) for item in value)
+        ):
+            raise InvalidRequest("Option 'stop' must be an array of strings.", param="options.stop")
+
+
 def error_line(message: str) -> bytes:
     """Ollama's mid-stream error line."""
     return orjson.dumps({"error": message}) + b"\n"
@@ -229,17 +267,31 @@ async def relay(
 
     A key limited to some models may only name those (403 ``model_not_allowed``); the body is
     parsed for that check only, and only for such keys (unparsable: 400). A client that leaves
-    before Ollama's first byte cancels the upstream request (499).
+    before Ollama's first byte cancels the upstream request (499). Generations (``tap_usage``)
+    first wait for one of Ollama's slots, like the OpenAI endpoints, and hold it to the end.
     """
     body = None if request.method in BODYLESS_METHODS else await request.body()
     if body and ctx.key_models is not None:
         for model in requested_models(body):
             authorize_model(ctx, model)
-    started = perf_counter()
+    if tap_usage and body:
+        check_options(body)
     owner = AsyncExitStack()
-    opening = ollama.open(request.method, request.url.path, content=body, request_id=ctx.request_id)
-    # Ollama sends nothing before a ``stream: false`` answer is complete: watch the client.
-    upstream = await until_disconnect(request, ctx, owner.enter_async_context(opening))
+    try:
+        if tap_usage:  # a generation: wait for one of Ollama's slots (admission control)
+            slot = ollama.generation_slot(ctx.key_id)
+            ctx.queued_seconds = await until_disconnect(
+                request, ctx, owner.enter_async_context(slot)
+            )
+        started = perf_counter()
+        opening = ollama.open(
+            request.method, request.url.path, content=body, request_id=ctx.request_id
+        )
+        # Ollama sends nothing before a ``stream: false`` answer is complete: watch the client.
+        upstream = await until_disconnect(request, ctx, owner.enter_async_context(opening))
+    except BaseException:
+        await owner.aclose()  # frees the slot
+        raise
     ctx.stream = upstream.headers.get("content-type", "").startswith(NDJSON)
     return RelayedResponse(
         upstream,

@@ -6,6 +6,8 @@
   ``duration_ms``.
 * ``GET /_fake/cancelled``: requests whose client went away first: ``path``, ``model``,
   ``request_id``, ``stage`` (queued/loading/generating/pulling/hang...), ``tokens_emitted``.
+* ``GET /_fake/stats``: ``generations_in_flight`` (queued or running now),
+  ``peak_generations_in_flight`` (most at once since the last reset), ``generations_total``.
 * ``POST /_fake/reset``: start-up settings and models, empty logs.
 * ``GET /_fake/config`` / ``POST /_fake/config {"knob": value, ...}``: read / change knobs.
 """
@@ -35,6 +37,19 @@ async def requests(ex: Exchange, state: State) -> None:
 async def cancelled(ex: Exchange, state: State) -> None:
     """``GET /_fake/cancelled``."""
     await ex.send_json(200, {"cancelled": list(state.cancelled)})
+
+
+async def stats(ex: Exchange, state: State) -> None:
+    """``GET /_fake/stats``."""
+    count = state.generations
+    await ex.send_json(
+        200,
+        {
+            "generations_in_flight": count.in_flight,
+            "peak_generations_in_flight": count.peak,
+            "generations_total": count.total,
+        },
+    )
 
 
 async def reset(ex: Exchange, state: State) -> None:

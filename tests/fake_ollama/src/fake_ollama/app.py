@@ -32,6 +32,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/api/delete": {"DELETE": routes_models.delete},
     "/_fake/requests": {"GET": admin.requests},
     "/_fake/cancelled": {"GET": admin.cancelled},
+    "/_fake/stats": {"GET": admin.stats},
     "/_fake/reset": {"POST": admin.reset},
     "/_fake/config": {"GET": admin.config, "POST": admin.config},
 }

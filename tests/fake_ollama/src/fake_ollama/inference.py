@@ -86,6 +86,11 @@ async def run(ex: Exchange, state: State, job: Job) -> None:
         ex.watch_disconnect()
     clock = _Clock(ex.started_ns)
     ex.stage = "queued"
+    with state.generations.tracking():
+        await _run_admitted(ex, state, job, clock)
+
+
+async def _run_admitted(ex: Exchange, state: State, job: Job, clock: _Clock) -> None:
     async with state.slot():
         clock.acquired = time.perf_counter_ns()
         ex.stage = "loading"

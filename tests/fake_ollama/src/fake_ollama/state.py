@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 from fake_ollama.asgi import Exchange
@@ -25,6 +26,7 @@ class State:
         self.pull_failures_left = settings.pull_failures
         self._slots = _semaphore(settings.num_parallel)
         self._seq = 0
+        self.generations = GenerationCount()
 
     def apply(self, new: Settings) -> None:
         """Switch to ``new`` settings, rebuilding what depends on the changed knobs."""
@@ -47,6 +49,7 @@ class State:
         self.cancelled = deque(maxlen=self.initial.history)
         self.pull_failures_left = self.initial.pull_failures
         self._slots = _semaphore(self.initial.num_parallel)
+        self.generations = GenerationCount()
 
     def slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """Generation slot (``num_parallel``); a no-op when unlimited."""
@@ -91,6 +94,30 @@ class State:
                 "elapsed_ms": round((time.perf_counter_ns() - ex.started_ns) / 1e6, 3),
             }
         )
+
+
+class GenerationCount:
+    """Generations at the fake right now (queued or running) and the most seen at once.
+
+    What a test of the gateway's admission control reads (``GET /_fake/stats``): the gateway
+    must never have more generations at Ollama than Ollama runs at once.
+    """
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.peak = 0
+        self.total = 0
+
+    @contextlib.contextmanager
+    def tracking(self) -> Iterator[None]:
+        """Count one generation for as long as the block runs."""
+        self.in_flight += 1
+        self.total += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
 
 
 def _semaphore(size: int) -> asyncio.Semaphore | None:

@@ -175,3 +175,8 @@ class FakeOllamaProcess:
         """Requests whose client disconnected before completion."""
         entries: list[dict[str, Any]] = self.call("GET", "/_fake/cancelled")["cancelled"]
         return entries
+
+    def stats(self) -> dict[str, int]:
+        """Generation counts: in flight now, the peak since the last reset, the total."""
+        counts: dict[str, int] = self.call("GET", "/_fake/stats")
+        return counts

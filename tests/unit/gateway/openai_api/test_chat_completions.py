@@ -80,7 +80,13 @@ def test_sampling_options_reach_ollama(
 ) -> None:
     chat(gateway_url, gateway_api_key, temperature=0.3, top_p=0.5, seed=42, stop=["x", "y"])
     options = last_upstream_body(fake_ollama)["options"]
-    assert options == {"temperature": 0.3, "top_p": 0.5, "seed": 42, "stop": ["x", "y"]}
+    assert options == {
+        "temperature": 0.3,
+        "top_p": 0.5,
+        "seed": 42,
+        "stop": ["x", "y"],
+        "num_predict": 32768,  # GATEWAY_MAX_OUTPUT_TOKENS: a request that sets no limit gets it
+    }
 
 
 def test_reasoning_effort_becomes_think(
@@ -172,7 +178,8 @@ def test_unknown_fields_are_accepted(
     )
     assert response.status_code == 200
     sent = last_upstream_body(fake_ollama)
-    assert set(sent) == {"model", "messages", "stream"}
+    assert set(sent) == {"model", "messages", "stream", "options"}
+    assert sent["options"] == {"num_predict": 32768}  # only the runaway guard
     assert sent["messages"] == HI
 
 

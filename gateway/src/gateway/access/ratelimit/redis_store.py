@@ -117,6 +117,18 @@ def slots_key(key_id: str) -> str:
     return f"gateway/inflight/{key_id}"
 
 
+def connect(url: str, timeout: float) -> redis.asyncio.Redis[bytes]:
+    """A Redis client with short timeouts and one immediate retry (a pooled connection that
+    Redis dropped); shared by the rate limits and the admission control."""
+    return redis.asyncio.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 1),
+        health_check_interval=0,
+    )
+
+
 class RedisStore:
     """Rate-limit counters in Redis (see :class:`gateway.access.ratelimit.store.RateLimitStore`)."""
 
@@ -129,13 +141,7 @@ class RedisStore:
         timeout: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._client = redis.asyncio.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 1),  # one immediate retry: a pooled connection Redis dropped
-            health_check_interval=0,
-        )
+        self._client = connect(url, timeout)
         self._admit = self._client.register_script(ADMIT)
         self._settle = self._client.register_script(SETTLE)
         self._fail = self._client.register_script(FAIL)

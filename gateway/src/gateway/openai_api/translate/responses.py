@@ -131,10 +131,14 @@ class _Conversation:
             self._function_call(item, where)
         elif kind == "function_call_output":
             self.flush_thinking()
-            call_id = str(item.get("call_id") or "")
+            call_id = item.get("call_id")
+            if not isinstance(call_id, str) or not call_id:
+                raise InvalidRequest(
+                    f"'{where}.call_id' is required: the call_id of the function_call it answers.",
+                    param=f"{where}.call_id",
+                )
             message = {"role": "tool", "content": _text(item.get("output"), f"{where}.output")}
-            if call_id:
-                message["tool_call_id"] = call_id
+            message["tool_call_id"] = call_id
             if call_id in self.tool_names:
                 message["tool_name"] = self.tool_names[call_id]
             self.messages.append(message)
