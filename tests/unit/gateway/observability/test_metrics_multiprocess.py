@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,6 +22,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from fake_ollama.testing import FakeOllamaProcess
 from tests.support.gunicorn import GunicornGateway, running_gunicorn
 from tests.support.servers import TEST_API_KEY
+from tests.support.waiting import PATIENCE, ollama_held, wait_until
 from tests.unit.gateway.observability.metrics_support import bucket_counts, scrape
 
 TOKEN = "metrics-token-for-tests"
@@ -174,7 +174,6 @@ def _in_flight_by_worker(metrics_dir: Path) -> dict[int, float]:
 def test_gauges_stay_sane_when_a_busy_worker_is_killed(
     gunicorn: GunicornGateway, metrics_dir: Path, fake_ollama_process: FakeOllamaProcess
 ) -> None:
-    fake_ollama_process.configure(token_delay=0.05, content_tokens=80)
     failures: list[BaseException] = []
 
     def slow_stream() -> None:
@@ -185,21 +184,26 @@ def test_gauges_stay_sane_when_a_busy_worker_is_killed(
 
     threads = [threading.Thread(target=slow_stream) for _ in range(8)]
     try:
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 10
-        busy: dict[int, float] = {}
-        while time.monotonic() < deadline and not busy:
-            busy = {pid: v for pid, v in _in_flight_by_worker(metrics_dir).items() if v > 0}
-            time.sleep(0.05)
-        assert busy, "some worker should be serving a stream"
-        assert scrape(gunicorn.url, TOKEN).value("gateway_http_requests_in_flight") >= 1
-        before = scrape(gunicorn.url, TOKEN).value("gateway_http_requests_total")
+        # The streams wait at the fake Ollama until the test lets them go: in flight for sure.
+        with ollama_held(fake_ollama_process):
+            at_ollama = len(fake_ollama_process.requests("/api/chat"))
+            for thread in threads:
+                thread.start()
+            wait_until(
+                lambda: len(fake_ollama_process.requests("/api/chat")) == at_ollama + 8,
+                "the eight streams at Ollama",
+            )
+            busy = wait_until(
+                lambda: {p: v for p, v in _in_flight_by_worker(metrics_dir).items() if v > 0},
+                "some worker serving a stream",
+            )
+            assert scrape(gunicorn.url, TOKEN).value("gateway_http_requests_in_flight") >= 1
+            before = scrape(gunicorn.url, TOKEN).value("gateway_http_requests_total")
 
-        victim = max(busy, key=lambda pid: busy[pid])
-        os.kill(victim, signal.SIGKILL)
+            victim = max(busy, key=lambda pid: busy[pid])
+            os.kill(victim, signal.SIGKILL)
         for thread in threads:
-            thread.join(timeout=30)
+            thread.join(timeout=PATIENCE)
         gunicorn.wait_for_workers(WORKERS, exclude=victim)
     finally:
         fake_ollama_process.reset()

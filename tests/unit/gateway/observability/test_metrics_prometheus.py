@@ -21,6 +21,7 @@ import yaml
 from fake_ollama.testing import FakeOllamaProcess
 from tests.support.gunicorn import GunicornGateway, running_gunicorn
 from tests.support.servers import TEST_API_KEY, free_port
+from tests.support.waiting import PATIENCE
 from tests.unit.gateway.observability.metrics_support import MONITORING, dashboard_queries
 
 TOKEN = "prometheus-scrape-token-0123"
@@ -55,7 +56,9 @@ def _prometheus_config(target: str, directory: Path) -> dict[str, Any]:
     wrong = copy.deepcopy(job)
     wrong["job_name"] = "gateway-wrong-token"
     wrong["authorization"]["credentials_file"] = str(bad)
-    interval = {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"}
+    # A scrape may take as long as its interval (the most Prometheus allows): a busy machine
+    # answering slowly must not look like a target that is down.
+    interval = {"scrape_interval": "3s", "scrape_timeout": "3s", "evaluation_interval": "3s"}
     return {"global": {**shipped["global"], **interval}, "scrape_configs": [job, wrong]}
 
 
@@ -82,7 +85,7 @@ def prometheus(
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _poll(lambda: httpx.get(f"{url}/-/ready", timeout=1).status_code == 200, 30, log)
+        _poll(lambda: httpx.get(f"{url}/-/ready", timeout=1).status_code == 200, PATIENCE, log)
         yield url
     finally:
         process.terminate()
@@ -107,7 +110,7 @@ def _poll(check: Any, timeout: float, log: Path | None = None) -> None:
 
 
 def _query(prometheus: str, expr: str) -> dict[str, Any]:
-    response = httpx.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=5)
+    response = httpx.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=PATIENCE)
     body: dict[str, Any] = response.json()
     assert body["status"] == "success", (expr, body)
     return body
@@ -125,13 +128,20 @@ def test_prometheus_scrapes_the_exact_count_with_the_token(
         for _ in range(REQUESTS):
             assert client.get(f"{gunicorn.url}/v1/models").status_code == 200
     expr = 'sum(gateway_http_requests_total{job="gateway", route="/v1/models", status="200"})'
-    _poll(lambda: _scalar(prometheus, expr) == REQUESTS, 30)
-    assert _scalar(prometheus, 'up{job="gateway"}') == 1
-    # The second job scrapes on its own schedule: wait for its first (refused) scrape.
-    _poll(lambda: _scalar(prometheus, 'up{job="gateway-wrong-token"}') == 0, 30)
-    targets = httpx.get(f"{prometheus}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
-    refused = [t for t in targets if t["labels"]["job"] == "gateway-wrong-token"]
-    assert "401" in refused[0]["lastError"]
+    _poll(lambda: _scalar(prometheus, expr) == REQUESTS, PATIENCE)
+    _poll(lambda: _scalar(prometheus, 'up{job="gateway"}') == 1, PATIENCE)
+    # The second job scrapes on its own schedule: wait for a scrape refused with a 401.
+    _poll(lambda: "401" in _last_error(prometheus, "gateway-wrong-token"), PATIENCE)
+    assert _scalar(prometheus, 'up{job="gateway-wrong-token"}') == 0
+
+
+def _last_error(prometheus: str, job: str) -> str:
+    """The error of the last scrape of ``job``'s target ("" when it succeeded or none ran)."""
+    answer = httpx.get(f"{prometheus}/api/v1/targets", timeout=PATIENCE)
+    targets = answer.json()["data"]["activeTargets"]
+    (target,) = [t for t in targets if t["labels"]["job"] == job]
+    error: str = target["lastError"]
+    return error
 
 
 def test_every_dashboard_query_runs_on_prometheus(prometheus: str) -> None:
