@@ -148,6 +148,11 @@ BENCH_ARGS ?=
 bench: install ## benchmark the gateway vs the fake Ollama (~30 s): bench/results/latest.json + .png [BENCH_ARGS="--requests 1000"]
 	$(PY) bench/run.py $(BENCH_ARGS)
 
+.PHONY: overload
+OVERLOAD_ARGS ?=
+overload: install ## 1,000 streams vs Ollama parallelism 4, through 1 and 2 workers (~2 min): bench/results/overload.json + .png
+	$(PY) bench/overload.py $(OVERLOAD_ARGS)
+
 .PHONY: health
 # The checks are `gptoss health` (client/). BASE_URL and API_KEY come from the command line or the
 # environment, else from .env (HTTP_PORT, the first key of GATEWAY_API_KEYS).
