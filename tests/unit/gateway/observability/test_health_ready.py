@@ -117,30 +117,33 @@ class ManualClock:
 
 
 def test_results_are_cached_so_probes_cannot_load_ollama(
-    gateway_factory: Callable[..., str],
-    fake_ollama: FakeOllamaProcess,
-    monkeypatch: pytest.MonkeyPatch,
+    gateway_factory: Callable[..., str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The cache's age is read from a clock the test drives: how long eight parallel calls take
-    # on a busy machine cannot expire it.
+    # on a busy machine cannot expire it. A fake Ollama of its own: the session gateway's
+    # background probe would add its own /api/tags calls to the count at random moments.
     clock = ManualClock()
     monkeypatch.setattr("gateway.app.ReadinessChecker", partial(ReadinessChecker, clock=clock))
-    url = gateway_factory(
-        ready_cache_seconds=1.0, probe_interval_seconds=3600, health_timeout=PATIENCE
-    )
-    # One check at a time: this answer waits for the start-up probe's check if it still runs.
-    assert _ready(url).status_code == 200
-    clock.advance(1.1)  # the start-up probe's result has expired
-    fake_ollama.reset()
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        statuses = list(pool.map(lambda _: _ready(url).status_code, range(8)))
-    assert statuses == [200] * 8
-    clock.advance(0.9)  # still within the second
-    assert _ready(url).status_code == 200
-    assert len(fake_ollama.requests(path="/api/tags")) == 1
-    clock.advance(0.2)
-    assert _ready(url).status_code == 200
-    assert len(fake_ollama.requests(path="/api/tags")) == 2
+    with FakeOllamaProcess() as fake:
+        url = gateway_factory(
+            ollama_url=fake.url,
+            ready_cache_seconds=1.0,
+            probe_interval_seconds=3600,
+            health_timeout=PATIENCE,
+        )
+        # One check at a time: this answer waits for the start-up probe's check if it still runs.
+        assert _ready(url).status_code == 200
+        assert len(fake.requests(path="/api/tags")) == 1
+        clock.advance(1.1)  # the start-up probe's result has expired
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(lambda _: _ready(url).status_code, range(8)))
+        assert statuses == [200] * 8
+        clock.advance(0.9)  # still within the second
+        assert _ready(url).status_code == 200
+        assert len(fake.requests(path="/api/tags")) == 2
+        clock.advance(0.2)
+        assert _ready(url).status_code == 200
+        assert len(fake.requests(path="/api/tags")) == 3
 
 
 def test_redis_is_checked_when_it_stores_the_rate_limits(
