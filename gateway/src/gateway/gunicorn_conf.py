@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.observability.logs import logging_config
+from gateway.serving import arbiter
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Allocations between two young-generation collections (CPython's default: 700).
@@ -28,7 +29,8 @@ def _int(name: str, default: int) -> int:
 
 
 wsgi_app = "gateway.app:create_app()"
-worker_class = "uvicorn_worker.UvicornWorker"
+# uvicorn_worker.UvicornWorker that leaves without failing a request (gateway.serving).
+worker_class = "gateway.serving.worker.GatewayWorker"
 bind = [os.environ.get("GATEWAY_BIND", "0.0.0.0:8000")]
 workers = _int("WEB_CONCURRENCY", 2)
 # Async workers: `timeout` only kills a worker whose event loop stopped heartbeating.
@@ -63,6 +65,15 @@ def on_starting(server: Any) -> None:
         directory = Path(tempfile.mkdtemp(prefix="gateway-metrics-"))
         os.environ[MULTIPROC_ENV] = str(directory)
         server.gateway_metrics_tempdir = directory
+
+
+def when_ready(server: Any) -> None:
+    """Master, before the first fork: replace a worker that leaves on its own at once.
+
+    See :mod:`gateway.serving.arbiter`: a worker recycled after ``max_requests`` drains its
+    connections before it exits; its replacement starts when the draining starts.
+    """
+    arbiter.install(server)
 
 
 def post_worker_init(worker: Any) -> None:
