@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from fake_ollama.testing import FakeOllamaProcess
 from tests.support.servers import free_port
+from tests.support.waiting import wait_until
 
 GPTOSS = str(Path(sys.executable).with_name("gptoss"))
 TIMEOUT = 30
@@ -186,10 +186,8 @@ def test_ctrl_c_stops_the_answer_and_the_generation_but_not_the_chat(
     child.sendintr()
     child.expect("stopped; this exchange is not kept")
     child.expect("you> ")
-    deadline = time.monotonic() + 10
-    while not fake_ollama.cancelled() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert [entry["path"] for entry in fake_ollama.cancelled()] == ["/api/chat"]
+    cancelled = wait_until(fake_ollama.cancelled, "the generation cancelled at Ollama")
+    assert [entry["path"] for entry in cancelled] == ["/api/chat"]
     child.sendline("/help")
     child.expect("/effort low\\|medium\\|high")
     child.expect("you> ")

@@ -10,6 +10,7 @@ import gptoss
 from fake_ollama.testing import FakeOllamaProcess
 from gptoss import AsyncClient, Client, ContentDelta, Done, ReasoningDelta, ToolCall, Usage
 from tests.support.servers import free_port
+from tests.support.waiting import wait_until
 
 WEATHER_TOOL = {
     "type": "function",
@@ -170,9 +171,13 @@ def test_ollama_too_slow_for_the_gateway_is_a_gateway_timeout(
 def test_client_timeout_raises_timeout_error_and_is_not_resent(
     gateway_url: str, gateway_api_key: str, fake_ollama: FakeOllamaProcess
 ) -> None:
-    impatient = Client(gateway_url, gateway_api_key, timeout=0.3)
+    waits: list[float] = []  # every retry of the client waits first: none may be recorded
+    impatient = Client(gateway_url, gateway_api_key, timeout=0.3, sleep=waits.append)
     with impatient as c, pytest.raises(gptoss.APITimeoutError):
         c.chat("hi", model="fault-hang")
+    assert waits == []
+    # The gateway may pass the request on after the client gave up: wait for it, then count.
+    wait_until(lambda: fake_ollama.requests(path="/api/chat"), "the request reached Ollama")
     assert len(fake_ollama.requests(path="/api/chat")) == 1
 
 
