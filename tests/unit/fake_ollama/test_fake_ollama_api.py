@@ -24,7 +24,7 @@ def test_root_answers_get_and_head_in_plain_text(fake_ollama: FakeOllamaProcess)
 
 
 def test_version_is_the_knob(fake_ollama: FakeOllamaProcess) -> None:
-    assert httpx.get(fake_ollama.url + "/api/version", timeout=5).json() == {"version": "0.13.3"}
+    assert httpx.get(fake_ollama.url + "/api/version", timeout=5).json() == {"version": "0.32.15"}
     fake_ollama.configure(version="0.11.4")
     assert httpx.get(fake_ollama.url + "/api/version", timeout=5).json() == {"version": "0.11.4"}
     assert httpx.head(fake_ollama.url + "/api/version", timeout=5).status_code == 200

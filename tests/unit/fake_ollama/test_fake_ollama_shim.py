@@ -81,7 +81,7 @@ def test_ps_version_and_unknown_commands(fake_ollama: FakeOllamaProcess) -> None
     assert "gpt-oss:20b" in ps.stdout
     assert "100% GPU" in ps.stdout
     version = ollama(fake_ollama.url, "--version")
-    assert (version.returncode, version.stdout) == (0, "ollama version is 0.13.3\n")
+    assert (version.returncode, version.stdout) == (0, "ollama version is 0.32.15\n")
     down = ollama(free_port(), "--version")
     assert down.returncode == 0
     assert "could not connect" in down.stdout

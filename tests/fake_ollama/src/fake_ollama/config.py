@@ -22,6 +22,9 @@ from typing import Any
 from fake_ollama.clock import parse_duration
 
 ENV_PREFIX = "FAKE_OLLAMA_"
+#: The Ollama release this fake follows: the one the stack pins (ollama/Dockerfile, compose,
+#: .env.example, README); tests/unit/test_ollama_release_pin.py keeps them equal.
+OLLAMA_RELEASE = "0.32.15"
 OLLAMA_ENV_FALLBACKS = {
     "num_parallel": "OLLAMA_NUM_PARALLEL",
     "keep_alive": "OLLAMA_KEEP_ALIVE",
@@ -59,7 +62,7 @@ class Settings:
     first_token_delay: float = _knob(0.0, "seconds before the first token (model load)")
     token_delay: float = _knob(0.0, "seconds between tokens")
     num_parallel: int = _knob(0, "concurrent generations (0 = unlimited; others queue)")
-    version: str = _knob("0.13.3", "version reported by /api/version")
+    version: str = _knob(OLLAMA_RELEASE, "version reported by /api/version")
     embed_dim: int = _knob(0, "embedding dimension (0 = the model's own, e.g. 768)")
     keep_alive: str = _knob("5m", "default keep_alive for /api/ps expiry")
     context_length: int = _knob(8192, "context_length shown by /api/ps")

@@ -18,9 +18,10 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from fake_ollama.config import OLLAMA_RELEASE
 from fake_ollama.hostport import base_url, parse_ollama_host
 
-CLIENT_VERSION = "0.13.3"
+CLIENT_VERSION = OLLAMA_RELEASE
 UNREACHABLE = "could not connect to ollama server, run 'ollama serve' to start it"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxies
 
