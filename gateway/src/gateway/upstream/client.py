@@ -29,6 +29,7 @@ from gateway.errors import (
 from gateway.settings import RATELIMIT_SCHEMES, Settings
 from gateway.upstream.admission import Admission, MemorySlots
 from gateway.upstream.admission_redis import RedisSlots
+from gateway.upstream.capabilities import capability_error, missing_capability
 from gateway.upstream.deadline import ReadDeadline
 from gateway.upstream.pool import ConnectionStack
 
@@ -328,6 +329,8 @@ class OllamaClient:
                 code="server_busy",
             )
         if 400 <= status < 500:
+            if capability := missing_capability(message):
+                return capability_error(capability, model)
             return InvalidRequest(f"Ollama rejected the request: {message}")
         return UpstreamError(
             f"Ollama failed to answer: {message}. Retry the request; if it keeps failing, "

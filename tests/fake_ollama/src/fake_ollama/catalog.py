@@ -2,8 +2,9 @@
 
 A model's metadata is derived from its name: ``gpt-oss:120b`` is the 120B variant, any other
 ``gpt-oss*`` (and every ``fault-*`` model) is gpt-oss:20b, ``nomic-embed-text*`` / ``all-minilm*`` /
-names containing ``embed`` are embedding models, everything else is a generic llama-style chat
-model without thinking. Copies and ``/api/create`` results inherit the source's family.
+names containing ``embed`` are embedding models, names containing ``coder`` (or ``codellama*``) are
+code models that can insert (``suffix``), everything else is a generic llama-style chat model
+without thinking. Copies and ``/api/create`` results inherit the source's family.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ GPT_OSS_120B = dataclasses.replace(GPT_OSS_20B, parameter_size="116.8B", size=65
 NOMIC_EMBED = ModelSpec("nomic-bert", "137M", "F16", 274302450, 2048, 768, ("embedding",))
 MINILM = ModelSpec("bert", "23M", "F16", 45960996, 512, 384, ("embedding",))
 GENERIC = ModelSpec("llama", "3.2B", "Q4_K_M", 2019393189, 131072, 3072, ("completion", "tools"))
+# Code models whose template uses ``.Suffix`` have Ollama's ``insert`` capability (FIM).
+CODER = dataclasses.replace(GENERIC, family="qwen2", capabilities=("completion", "tools", "insert"))
 
 
 def normalize(name: str) -> str:
@@ -65,6 +68,21 @@ def normalize(name: str) -> str:
         if name.startswith(prefix):
             name = name[len(prefix) :]
     return name if ":" in name.rsplit("/", 1)[-1] else name + ":latest"
+
+
+def full_name(name: str) -> str:
+    """The name real Ollama prints in capability errors: ``registry.ollama.ai/library/m:tag``.
+
+    Ollama's ``scheduleRunner`` (server/routes.go) prefixes ``model.Name``, the fully qualified
+    name (host, namespace, model, tag), to ``does not support <capability>``.
+    """
+    short = normalize(name)
+    parts = short.split("/")
+    if len(parts) == 1:
+        parts = ["library", *parts]
+    if len(parts) == 2:
+        parts = ["registry.ollama.ai", *parts]
+    return "/".join(parts)
 
 
 def is_valid_name(name: str) -> bool:
@@ -88,6 +106,8 @@ def spec_for(name: str) -> ModelSpec:
         return MINILM
     if "embed" in base:
         return NOMIC_EMBED
+    if "coder" in base or base.startswith("codellama"):
+        return CODER
     return GENERIC
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from fake_ollama import validation as v
 from fake_ollama.asgi import Exchange, HTTPError, json_kind, typed
-from fake_ollama.catalog import ModelSpec
+from fake_ollama.catalog import ModelSpec, full_name
 from fake_ollama.clock import rfc3339
 from fake_ollama.delivery import pre_stream_fault
 from fake_ollama.faults import Fault
@@ -220,7 +220,7 @@ async def chat(ex: Exchange, state: State) -> None:
     tools = _tools(body)
     c = _common(ex, state, body, "ChatRequest", "chat")
     if tools and "tools" not in c.spec.capabilities:
-        raise HTTPError(400, f"{c.model} does not support tools")
+        raise HTTPError(400, f"{full_name(c.model)} does not support tools")
     if await pre_stream_fault(ex, state, c.fault, c.stream and bool(messages)):
         return
     if not messages:
@@ -240,9 +240,13 @@ async def generate(ex: Exchange, state: State) -> None:
     system = typed(body, "system", (str,), "GenerateRequest", "string") or ""
     raw = bool(typed(body, "raw", (bool,), "GenerateRequest", "bool"))
     typed(body, "context", (list,), "GenerateRequest", "[]int")
+    suffix = typed(body, "suffix", (str,), "GenerateRequest", "string") or ""
     if raw and (body.get("template") or system or body.get("context")):
         raise HTTPError(400, "raw mode does not support template, system, or context")
     c = _common(ex, state, body, "GenerateRequest", "generate")
+    if suffix and "insert" not in c.spec.capabilities:
+        # Ollama asks for the insert capability whenever suffix is non-empty, even to load.
+        raise HTTPError(400, f"{full_name(c.model)} does not support insert")
     if await pre_stream_fault(ex, state, c.fault, c.stream and bool(prompt)):
         return
     if not prompt:

@@ -43,13 +43,34 @@ def test_text_completion(
     }
 
 
-def test_prompt_as_a_list_of_one_string_and_suffix(
+def test_prompt_as_a_list_of_one_string_and_suffix_on_a_model_that_can_insert(
     gateway_url: str, gateway_api_key: str, fake_ollama: FakeOllamaProcess
 ) -> None:
-    response = complete(gateway_url, gateway_api_key, prompt=["def f():"], suffix="return 1")
+    fake_ollama.configure(models=["gpt-oss:20b", "qwen2.5-coder:7b"])
+    response = complete(
+        gateway_url, gateway_api_key, model="qwen2.5-coder:7b", prompt=["def f():"], suffix="x"
+    )
     assert response.status_code == 200
     sent = last_upstream_body(fake_ollama, "/api/generate")
-    assert (sent["prompt"], sent["suffix"]) == ("def f():", "return 1")
+    assert (sent["prompt"], sent["suffix"]) == ("def f():", "x")
+    # An empty suffix asks for nothing: it is not sent.
+    assert complete(gateway_url, gateway_api_key, suffix="").status_code == 200
+    assert "suffix" not in last_upstream_body(fake_ollama, "/api/generate")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_suffix_on_gpt_oss_is_a_400_naming_suffix_and_the_insert_capability(
+    gateway_url: str, gateway_api_key: str, stream: bool
+) -> None:
+    # Ollama 0.32.15 answers 400 "registry.ollama.ai/library/gpt-oss:20b does not support insert"
+    # (server/routes.go GenerateHandler asks for "insert" when suffix is non-empty).
+    response = complete(gateway_url, gateway_api_key, suffix="return 1", stream=stream)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["param"], error["code"]) == ("suffix", "model_capability_missing")
+    assert "insert" in error["message"]
+    assert "gpt-oss:20b" in error["message"]
+    assert "Retry" not in error["message"]
 
 
 def test_length_and_unique_ids(gateway_url: str, gateway_api_key: str) -> None:

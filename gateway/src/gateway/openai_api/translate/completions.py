@@ -19,7 +19,7 @@ TEXT_OBJECT = "text_completion"
 def generate_body(request: CompletionRequest, model: str) -> dict[str, Any]:
     """The ``/api/generate`` body for ``request``; ``model`` is the resolved Ollama model name."""
     body: dict[str, Any] = {"model": model, "prompt": request.prompt}
-    if request.suffix is not None:
+    if request.suffix:  # Ollama ignores an empty suffix; a non-empty one needs "insert"
         body["suffix"] = request.suffix
     if options := ollama_options(request, request.max_tokens):
         body["options"] = options

@@ -1,0 +1,55 @@
+"""Semantic paths where the fake follows real Ollama 0.32.15 (the pinned release) to the letter.
+
+Each test names the upstream file (at tag v0.32.15 of ollama/ollama) whose behaviour it follows.
+"""
+
+from __future__ import annotations
+
+from fake_ollama.testing import FakeOllamaProcess
+from tests.unit.fake_ollama.fake_ollama_support import WEATHER_TOOL, chat, ndjson, post
+
+
+def test_suffix_needs_the_insert_capability_which_gpt_oss_lacks(
+    fake_ollama: FakeOllamaProcess,
+) -> None:
+    # server/routes.go GenerateHandler: a non-empty suffix adds model.CapabilityInsert;
+    # scheduleRunner -> Model.CheckCapabilities (server/images.go) fails with
+    # "<full name> does not support insert", a 400 from handleScheduleError. Only templates
+    # that use .Suffix have insert (goTemplateCapabilities); gpt-oss's does not.
+    body = {"model": "gpt-oss:20b", "prompt": "def add(a, b):", "suffix": "return c"}
+    for stream in (True, False):
+        refused = post(fake_ollama, "/api/generate", {**body, "stream": stream})
+        assert refused.status_code == 400
+        assert refused.json() == {
+            "error": "registry.ollama.ai/library/gpt-oss:20b does not support insert"
+        }
+    # Even a load-only request (empty prompt) is refused: the check comes before the load.
+    assert post(fake_ollama, "/api/generate", {**body, "prompt": ""}).status_code == 400
+    # An empty suffix asks for nothing.
+    assert post(fake_ollama, "/api/generate", {**body, "suffix": ""}).status_code == 200
+    # A code model whose template uses .Suffix accepts it.
+    fake_ollama.configure(models=["gpt-oss:20b", "qwen2.5-coder:7b"])
+    coder = post(fake_ollama, "/api/generate", {**body, "model": "qwen2.5-coder:7b"})
+    assert coder.status_code == 200
+    show = post(fake_ollama, "/api/show", {"model": "qwen2.5-coder:7b"}).json()
+    assert "insert" in show["capabilities"]
+    assert (
+        "insert"
+        not in post(fake_ollama, "/api/show", {"model": "gpt-oss:20b"}).json()["capabilities"]
+    )
+    # A suffix of the wrong JSON type is Go's unmarshal error.
+    wrong = post(fake_ollama, "/api/generate", {**body, "suffix": 3})
+    assert wrong.status_code == 400
+    assert "GenerateRequest.suffix of type string" in wrong.json()["error"]
+
+
+def test_a_model_without_completion_refuses_chat_by_its_name_as_sent(
+    fake_ollama: FakeOllamaProcess,
+) -> None:
+    # server/routes.go ChatHandler: errCapabilityCompletion -> 400 "%q does not support chat"
+    # (the name as sent, quoted), checked before the tools capability.
+    fake_ollama.configure(models=["gpt-oss:20b", "nomic-embed-text"])
+    refused = chat(fake_ollama, model="nomic-embed-text", tools=[WEATHER_TOOL])
+    assert refused.status_code == 400
+    assert refused.json() == {"error": '"nomic-embed-text" does not support chat'}
+    assert ndjson(chat(fake_ollama))[-1]["done"] is True
