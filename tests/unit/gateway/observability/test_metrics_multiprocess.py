@@ -47,6 +47,11 @@ def gunicorn(
     env = {
         "GATEWAY_OLLAMA_URL": fake_ollama_process.url,
         "GATEWAY_API_KEYS": TEST_API_KEY,
+        # No rate limits: not under test, and a per-worker cap of 4 in-flight requests turns
+        # into 429s when a busy machine lets several chats overlap on one worker.
+        "GATEWAY_DEFAULT_RPM": "0",
+        "GATEWAY_DEFAULT_TPM": "0",
+        "GATEWAY_DEFAULT_MAX_CONCURRENT": "0",
         "GATEWAY_METRICS_TOKEN": TOKEN,
         "GATEWAY_GIT_SHA": "abc1234",
         "GUNICORN_GRACEFUL_TIMEOUT": "5",
