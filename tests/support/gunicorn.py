@@ -53,7 +53,7 @@ class GunicornGateway:
         return _children(self.process.pid)
 
     def wait_for_workers(
-        self, count: int, timeout: float = 30.0, exclude: int | None = None
+        self, count: int, timeout: float = 60.0, exclude: int | None = None
     ) -> set[int]:
         """Wait until ``count`` workers run (none of them ``exclude``) and the port answers."""
         deadline = time.monotonic() + timeout

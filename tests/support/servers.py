@@ -29,7 +29,7 @@ def free_port() -> int:
         return port
 
 
-def wait_until_up(url: str, timeout: float = 10.0) -> None:
+def wait_until_up(url: str, timeout: float = 30.0) -> None:
     """Poll ``url`` until it answers (any status) or fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
