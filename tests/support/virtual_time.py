@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-class _SkippingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+class _SkippingSelector(selectors.DefaultSelector):
     """Polls without blocking; when nothing is ready, moves the loop's clock on instead."""
 
     def __init__(self, loop: VirtualTimeLoop) -> None:
