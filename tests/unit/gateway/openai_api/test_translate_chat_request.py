@@ -296,10 +296,6 @@ def test_unknown_field_names_are_logged_at_debug_without_values(
 ) -> None:
     with caplog.at_level(logging.DEBUG, logger="gateway.protocol"):
         body_for(vendor_bias={"42": 5}, cache_hint=True, store=True, user="u-1")
-    fields = [
-        r.__dict__.get("fields")
-        for r in caplog.records
-        if r.name == "gateway.protocol"
-    ]
+    fields = [r.__dict__.get("fields") for r in caplog.records if r.name == "gateway.protocol"]
     assert ["cache_hint", "vendor_bias"] in fields
     assert "42" not in caplog.text
