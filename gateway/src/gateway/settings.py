@@ -38,6 +38,12 @@ class Settings(BaseSettings):
         "always counts); while one is missing upstream, requests for it get 503 'still "
         "downloading' instead of 404.",
     )
+    embeddings_model: str = Field(
+        "nomic-embed-text",
+        min_length=1,
+        description="Model /v1/embeddings uses when a request names no model or names the "
+        "default (generation) model, which cannot embed; list it in OLLAMA_MODELS to pre-pull it.",
+    )
 
     connect_timeout: float = Field(5.0, gt=0, description="Seconds to open a connection to Ollama.")
     first_byte_timeout: float = Field(

@@ -147,11 +147,12 @@ def test_embed_errors(fake_ollama: FakeOllamaProcess) -> None:
 
 
 def test_legacy_embeddings_shape(fake_ollama: FakeOllamaProcess) -> None:
-    fake_ollama.configure(embed_dim=16)
-    body = post(fake_ollama, "/api/embeddings", {"model": "gpt-oss:20b", "prompt": "hi"}).json()
+    fake_ollama.configure(embed_dim=16, models=["nomic-embed-text"])
+    request = {"model": "nomic-embed-text", "prompt": "hi"}
+    body = post(fake_ollama, "/api/embeddings", request).json()
     assert list(body) == ["embedding"]
     assert len(body["embedding"]) == 16
-    empty = post(fake_ollama, "/api/embeddings", {"model": "gpt-oss:20b", "prompt": ""}).json()
+    empty = post(fake_ollama, "/api/embeddings", {**request, "prompt": ""}).json()
     assert empty == {"embedding": []}
 
 

@@ -53,3 +53,22 @@ def test_a_model_without_completion_refuses_chat_by_its_name_as_sent(
     assert refused.status_code == 400
     assert refused.json() == {"error": '"nomic-embed-text" does not support chat'}
     assert ndjson(chat(fake_ollama))[-1]["done"] is True
+
+
+def test_a_generation_model_cannot_embed(fake_ollama: FakeOllamaProcess) -> None:
+    # llm/llama_server.go: gpt-oss (no pooling head) runs in llama-server without --embeddings,
+    # whose /v1/embeddings refuses with 501; server/routes.go EmbedHandler passes that status and
+    # text on, EmbeddingsHandler (legacy) answers 500 with the same text. Empty input returns
+    # before the runner is asked, so it still succeeds.
+    text = "This server does not support embeddings. Start it with `--embeddings`"
+    for model in ("gpt-oss:20b", "llama3.2"):
+        fake_ollama.configure(models=[model])
+        refused = post(fake_ollama, "/api/embed", {"model": model, "input": ["a", "b"]})
+        assert (refused.status_code, refused.json()) == (501, {"error": text})
+        legacy = post(fake_ollama, "/api/embeddings", {"model": model, "prompt": "a"})
+        assert (legacy.status_code, legacy.json()) == (500, {"error": text})
+        empty = post(fake_ollama, "/api/embed", {"model": model, "input": []})
+        assert empty.json() == {"model": model, "embeddings": []}
+    fake_ollama.configure(models=["nomic-embed-text"])
+    vectors = post(fake_ollama, "/api/embed", {"model": "nomic-embed-text", "input": "a"}).json()
+    assert len(vectors["embeddings"][0]) == 768

@@ -13,7 +13,12 @@ from gateway.access.rights import authorize_model
 from gateway.context import RequestContext
 from gateway.errors import InvalidRequest, UpstreamError
 from gateway.settings import Settings
+from gateway.upstream.capabilities import cannot_embed
 from gateway.upstream.client import OllamaClient
+
+# Model families known to have no embedding head: refused before a round trip to Ollama (which
+# would load the whole model first, then answer 501).
+GENERATION_ONLY_FAMILIES = ("gpt-oss",)
 
 
 class EmbeddingsRequest(BaseModel):
@@ -21,7 +26,7 @@ class EmbeddingsRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow", strict=True)
 
-    model: str = Field(min_length=1)
+    model: str | None = Field(default=None, min_length=1)
     input: str | list[Any]
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(default=None, gt=0, le=65536)
@@ -95,11 +100,30 @@ class EmbeddingsService:
         self.ollama = ollama
         self.ctx = ctx
 
-    async def create(self, request: EmbeddingsRequest) -> dict[str, Any]:
-        """Embed the input; the reply names the model as the client asked for it."""
-        model = self.settings.resolve_model(request.model)
+    def embedding_model(self, requested: str | None) -> tuple[str, str]:
+        """(Ollama model, public name for the reply) for the model a request names.
+
+        No model, or the default generation model (which cannot embed), means
+        ``GATEWAY_EMBEDDINGS_MODEL``, and the reply names that model. Any other model is used as
+        asked; a known generation-only family is a 400 naming the model to use instead.
+        """
+        settings = self.settings
+        if requested is not None:
+            model = settings.resolve_model(requested)
+            authorize_model(self.ctx, model)
+            if model != settings.default_model:
+                if model.startswith(GENERATION_ONLY_FAMILIES):
+                    raise cannot_embed(requested, settings.embeddings_model)
+                return model, requested
+        model = settings.resolve_model(settings.embeddings_model)
         authorize_model(self.ctx, model)
-        self.ctx.model = request.model
+        return model, settings.embeddings_model
+
+    async def create(self, request: EmbeddingsRequest) -> dict[str, Any]:
+        """Embed the input; the reply names the model that embedded it (see
+        :meth:`embedding_model`)."""
+        model, public = self.embedding_model(request.model)
+        self.ctx.model = public
         body = ollama_body(request, model)
         started = perf_counter()
         try:
@@ -108,6 +132,6 @@ class EmbeddingsService:
             )
         finally:
             self.ctx.add_upstream_time(perf_counter() - started)
-        result = openai_response(reply, model=request.model, encoding=request.encoding_format)
+        result = openai_response(reply, model=public, encoding=request.encoding_format)
         self.ctx.record_usage(result["usage"]["prompt_tokens"], 0)
         return result

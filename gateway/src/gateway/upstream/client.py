@@ -328,9 +328,13 @@ class OllamaClient:
                 retry_after=retry,
                 code="server_busy",
             )
+        if (400 <= status < 500 or status in (500, 501)) and (
+            capability := missing_capability(message)
+        ):
+            return capability_error(
+                capability, model, embeddings_model=self.settings.embeddings_model
+            )
         if 400 <= status < 500:
-            if capability := missing_capability(message):
-                return capability_error(capability, model)
             return InvalidRequest(f"Ollama rejected the request: {message}")
         return UpstreamError(
             f"Ollama failed to answer: {message}. Retry the request; if it keeps failing, "

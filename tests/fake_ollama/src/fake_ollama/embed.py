@@ -33,6 +33,19 @@ async def _prepare(
     return model, spec, fault
 
 
+# Ollama 0.32.15 embeds through llama-server; a model without a pooling head (gpt-oss) gets a
+# runner started without --embeddings, whose refusal /api/embed passes on with its 501 status and
+# /api/embeddings turns into a 500 (server/routes.go EmbedHandler / EmbeddingsHandler,
+# llm/llama_server.go Embedding). The model is loaded first, and empty input never reaches it.
+NO_EMBEDDINGS = "This server does not support embeddings. Start it with `--embeddings`"
+
+
+def _refuse_without_embedding(spec: ModelSpec, fault: Fault | None, status: int) -> None:
+    """A generation-only model cannot embed (fault models keep their injected behaviour)."""
+    if fault is None and "embedding" not in spec.capabilities:
+        raise HTTPError(status, NO_EMBEDDINGS)
+
+
 def _dimension(state: State, spec: ModelSpec) -> int:
     return state.settings.embed_dim or spec.embedding_length
 
@@ -53,6 +66,7 @@ async def embed(ex: Exchange, state: State) -> None:
     if not inputs:
         await deliver_whole(ex, {"model": model, "embeddings": []}, fault)
         return
+    _refuse_without_embedding(spec, fault, 501)
     loaded = time.perf_counter_ns()
     dim = _dimension(state, spec)
     if 0 < dimensions < dim:
@@ -82,5 +96,7 @@ async def embeddings(ex: Exchange, state: State) -> None:
     if prepared is None:
         return
     _, spec, fault = prepared
+    if prompt:
+        _refuse_without_embedding(spec, fault, 500)
     vector = embedding(prompt, _dimension(state, spec)) if prompt else []
     await deliver_whole(ex, {"embedding": vector}, fault)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import openai
 import pytest
 
 from fake_ollama.testing import FakeOllamaProcess
-from gateway.openai_api.embeddings import encode_base64
+from gateway.context import RequestContext
+from gateway.errors import InvalidRequest
+from gateway.openai_api.embeddings import EmbeddingsService, encode_base64
+from gateway.settings import Settings
+from gateway.upstream.client import OllamaClient
 from tests.unit.gateway.openai_api.sdk_clients import openai_client
 
 EMBED_MODEL = "nomic-embed-text"
@@ -102,7 +106,7 @@ def test_token_arrays_are_a_clear_400(
         ({"model": EMBED_MODEL, "input": ["ok", {"text": "x"}]}, "input"),
         ({"model": EMBED_MODEL, "input": "x", "encoding_format": "int8"}, "encoding_format"),
         ({"model": EMBED_MODEL, "input": "x", "dimensions": 0}, "dimensions"),
-        ({"input": "x"}, "model"),
+        ({"model": "", "input": "x"}, "model"),
     ],
 )
 def test_invalid_requests_name_the_parameter(
@@ -127,3 +131,58 @@ def test_unknown_fields_are_ignored(
 ) -> None:
     body = {"model": EMBED_MODEL, "input": "x", "user": "u-1", "something_new": True}
     assert post_embeddings(gateway_url, gateway_api_key, body).status_code == 200
+
+
+@pytest.mark.parametrize("named", [None, "gpt-oss-20b", "gpt-oss:20b"])
+def test_no_model_or_the_generation_model_means_the_embeddings_model(
+    gateway_url: str, gateway_api_key: str, embed_fake: FakeOllamaProcess, named: str | None
+) -> None:
+    body: dict[str, Any] = {"input": "hello"} if named is None else {"model": named, "input": "x"}
+    response = post_embeddings(gateway_url, gateway_api_key, body)
+    assert response.status_code == 200
+    # The reply names the model that embedded (GATEWAY_EMBEDDINGS_MODEL), not gpt-oss.
+    assert response.json()["model"] == "nomic-embed-text"
+    assert embed_fake.requests(path="/api/embed")[-1]["body"]["model"] == "nomic-embed-text"
+
+
+def test_gpt_oss_is_refused_before_ollama_naming_the_embedding_model(
+    gateway_url: str, gateway_api_key: str, embed_fake: FakeOllamaProcess
+) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        openai_client(gateway_url, gateway_api_key).embeddings.create(
+            model="gpt-oss:120b", input="x"
+        )
+    assert caught.value.code == "model_capability_missing"
+    body = caught.value.body
+    assert isinstance(body, dict)
+    assert body["param"] == "model"
+    assert "cannot create embeddings" in caught.value.message
+    assert "'nomic-embed-text' (GATEWAY_EMBEDDINGS_MODEL" in caught.value.message
+    assert embed_fake.requests(path="/api/embed") == []
+
+
+def test_ollamas_501_for_a_model_that_cannot_embed_is_a_400_not_a_retry(
+    gateway_url: str, gateway_api_key: str, fake_ollama: FakeOllamaProcess
+) -> None:
+    # Ollama 0.32.15 answers 501 "This server does not support embeddings. Start it with
+    # `--embeddings`" for any model without an embedding head (server/routes.go EmbedHandler).
+    fake_ollama.configure(models=["gpt-oss:20b", "llama3.2"])
+    response = post_embeddings(gateway_url, gateway_api_key, {"model": "llama3.2", "input": "x"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["code"], error["param"]) == ("model_capability_missing", "model")
+    assert error["message"].startswith("llama3.2 cannot create embeddings")
+    assert "nomic-embed-text" in error["message"]
+    assert "Retry" not in error["message"]
+    assert fake_ollama.requests(path="/api/embed")[-1]["status"] == 501
+
+
+def test_the_embeddings_model_is_the_setting() -> None:
+    settings = Settings(embeddings_model="all-minilm")
+    ctx = RequestContext(request_id="r", method="POST", path="/v1/embeddings", client_ip=None)
+    service = EmbeddingsService(settings, cast(OllamaClient, None), ctx)
+    assert service.embedding_model(None) == ("all-minilm", "all-minilm")
+    assert service.embedding_model("gpt-oss-20b") == ("all-minilm", "all-minilm")
+    assert service.embedding_model("nomic-embed-text") == ("nomic-embed-text", "nomic-embed-text")
+    with pytest.raises(InvalidRequest, match="'all-minilm' \\(GATEWAY_EMBEDDINGS_MODEL"):
+        service.embedding_model("gpt-oss:120b")

@@ -49,17 +49,22 @@ def test_chat_stream(client: ollama.Client, fake_ollama: FakeOllamaProcess) -> N
     assert parts[-1].done
 
 
-def test_generate_and_embed(client: ollama.Client) -> None:
+def test_generate_and_embed(client: ollama.Client, fake_ollama: FakeOllamaProcess) -> None:
+    fake_ollama.configure(models=["gpt-oss:20b", "nomic-embed-text"])
     assert (client.generate(model="gpt-oss:20b", prompt="hi").response or "").startswith("Fake")
-    assert len(client.embed(model="gpt-oss:20b", input=["a", "b"]).embeddings) == 2
+    assert len(client.embed(model="nomic-embed-text", input=["a", "b"]).embeddings) == 2
     legacy = httpx.post(
         f"{client._client.base_url}/api/embeddings",
-        json={"model": "gpt-oss:20b", "prompt": "a"},
+        json={"model": "nomic-embed-text", "prompt": "a"},
         headers=dict(client._client.headers),
         timeout=5,
     )
     assert legacy.status_code == 200
     assert len(legacy.json()["embedding"]) > 0
+    # Ollama's own refusal of gpt-oss (501, llama-server without --embeddings) is relayed as is.
+    with pytest.raises(ollama.ResponseError) as refused:
+        client.embed(model="gpt-oss:20b", input="a")
+    assert refused.value.status_code == 501
 
 
 def test_list_show_and_ps(client: ollama.Client) -> None:
