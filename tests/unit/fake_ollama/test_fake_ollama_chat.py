@@ -93,8 +93,9 @@ def test_num_predict_caps_reasoning_and_content_with_done_reason_length(
 
 
 def test_stop_sequence_cuts_the_content(fake_ollama: FakeOllamaProcess) -> None:
-    body = chat(fake_ollama, stream=False, options={"stop": [" hello"]}).json()
-    assert body["message"]["content"] == "Fake answer to: Say"
+    # " to:" occurs in the answer only (the reasoning says "about:").
+    body = chat(fake_ollama, stream=False, options={"stop": [" to:"]}).json()
+    assert body["message"]["content"] == "Fake answer"
     assert body["done_reason"] == "stop"
 
 

@@ -72,3 +72,21 @@ def test_a_generation_model_cannot_embed(fake_ollama: FakeOllamaProcess) -> None
     fake_ollama.configure(models=["nomic-embed-text"])
     vectors = post(fake_ollama, "/api/embed", {"model": "nomic-embed-text", "input": "a"}).json()
     assert len(vectors["embeddings"][0]) == 768
+
+
+def test_a_stop_string_in_the_reasoning_ends_the_reply_before_any_answer(
+    fake_ollama: FakeOllamaProcess,
+) -> None:
+    # llm/llama_server.go Completion passes options.stop to llama-server, which matches it on the
+    # raw output; for gpt-oss that starts with the analysis channel (the reasoning), so a stop
+    # string found there ends generation before the answer: empty content, done_reason "stop".
+    messages = [{"role": "user", "content": "Say hello. Then bye"}]
+    body = chat(fake_ollama, stream=False, messages=messages, options={"stop": ["."]}).json()
+    assert body["message"]["thinking"] == "Reasoning (medium) about: Say hello"
+    assert body["message"]["content"] == ""
+    assert body["done_reason"] == "stop"
+    tools = chat(fake_ollama, stream=False, tools=[WEATHER_TOOL], options={"stop": ["about"]})
+    assert "tool_calls" not in tools.json()["message"]
+    # A stop string only in the answer cuts the answer.
+    answer = chat(fake_ollama, stream=False, options={"stop": [" to:"]}).json()
+    assert answer["message"]["content"] == "Fake answer"

@@ -76,7 +76,13 @@ class GenerationService(ABC, Generic[RequestT]):
         self.ctx.model = model
         self.ctx.stream = request.stream
         generation = Generation(
-            self.ollama, self.ctx, self.http, self.path, self.body(request, model), self.read
+            self.ollama,
+            self.ctx,
+            self.http,
+            self.path,
+            self.body(request, model),
+            self.read,
+            stops=request.stop or (),
         )
         if request.stream:
             renderer = self.renderer(public_name)

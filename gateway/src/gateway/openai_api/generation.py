@@ -27,6 +27,7 @@ from starlette.requests import Request
 from gateway.context import CLIENT_DISCONNECT, OK, RequestContext, outcome_for_status
 from gateway.errors import GatewayError
 from gateway.openai_api.sse import DONE, data_event, error_event
+from gateway.openai_api.stops import StopMatcher
 from gateway.upstream.cancellation import until_disconnect
 from gateway.upstream.client import OllamaClient
 
@@ -122,6 +123,7 @@ class Generation:
         path: str,
         body: dict[str, Any],
         read: Reader,
+        stops: Sequence[str] = (),
     ) -> None:
         self.ollama = ollama
         self.ctx = ctx
@@ -130,6 +132,9 @@ class Generation:
         self.body = body
         self.read = read
         self._started = 0.0
+        # OpenAI ``stop``: matched here on the answer (see gateway.openai_api.stops).
+        self._stops = StopMatcher(stops) if any(stops) else None
+        self.stopped = False  # a stop string matched: the generation ends here
 
     def _chunks(self) -> AsyncGenerator[dict[str, Any], None]:
         self._started = perf_counter()
@@ -148,15 +153,37 @@ class Generation:
         self._started = perf_counter()
 
     def _take(self, output: Output, chunk: dict[str, Any]) -> Piece:
-        """Add one Ollama object to ``output`` (noting the first token's arrival)."""
+        """Add one Ollama object to ``output`` (noting the first token's arrival).
+
+        With stop strings, the answer text goes through the matcher first; when one matches,
+        :attr:`stopped` is set, ``output`` is finished with ``done_reason: "stop"`` and the
+        caller stops reading (which closes the upstream request: the GPU stops too).
+        """
         piece = self.read(chunk)
+        done = bool(chunk.get("done"))
+        if self._stops is not None:
+            piece = self._match(self._stops, piece, done)
         output.add(piece)
         self.ctx.completion_tokens = output.produced  # kept current for a client that leaves
         if output.produced == 1:
             self.ctx.mark_first_token()
-        if chunk.get("done"):
+        if self.stopped:
+            final = chunk if done else {"model": chunk.get("model"), "done": True}
+            output.finish({**final, "done_reason": "stop", "eval_count": output.produced})
+        elif done:
             output.finish(chunk)
         return piece
+
+    def _match(self, stops: StopMatcher, piece: Piece, done: bool) -> Piece:
+        """``piece`` with its answer text cut at a stop string (tool calls dropped after one)."""
+        content, thinking, calls = piece
+        released = stops.feed(content)
+        if stops.matched:
+            self.stopped = True
+            return released, thinking, ()
+        if done:
+            released += stops.flush()
+        return released, thinking, calls
 
     def _end(self, output: Output, outcome: str) -> None:
         """Record usage, upstream time and outcome on the context (once per generation)."""
@@ -186,6 +213,8 @@ class Generation:
         async with aclosing(self._chunks()) as chunks:
             async for chunk in chunks:
                 self._take(output, chunk)
+                if self.stopped:
+                    break
 
     async def stream(self, renderer: ChunkRenderer, *, include_usage: bool) -> AsyncIterator[bytes]:
         """Wait for Ollama's first object, then return the SSE events of the whole answer.
@@ -218,7 +247,9 @@ class Generation:
                     yield data_event(opening)
                 for event in renderer.deltas(self._take(output, first)):
                     yield data_event(event)
-                async for chunk in chunks:  # to its end: the connection then goes back to the pool
+                # To its end, so that the connection goes back to the pool; a matched stop string
+                # ends it early, and closing the stream then stops the generation upstream.
+                while not self.stopped and (chunk := await anext(chunks, None)) is not None:
                     for event in renderer.deltas(self._take(output, chunk)):
                         yield data_event(event)
         except GatewayError as error:

@@ -18,7 +18,9 @@ space), so the concatenated tokens are the words joined by single spaces.
 * **tools** (when tools are given and the last message is from the user): no content; one call to
   the first tool whose name occurs in the subject (else the first tool), ``arguments`` built from
   its ``parameters`` schema; the call costs ``content_tokens`` tokens.
-* **options.stop** cuts the content at the first stop string (``done_reason`` stays ``stop``);
+* **options.stop** is matched like Ollama 0.32.15 does (llama-server's ``stop`` on the raw
+  output): in the thinking first, where a match ends the reply with no content and no tool call,
+  then in the content, which is cut at the first stop string (``done_reason`` stays ``stop``);
   **options.num_predict** > 0 caps thinking + content (+ tool call) tokens, thinking first, and
   gives ``done_reason: "length"`` (a truncated tool call is dropped).
 * **prompt_eval_count**: chat = sum over messages of (4 + words of content + words of thinking)
@@ -202,7 +204,11 @@ def plan_reply(req: ReplyRequest) -> Plan:
         thinking = word_tokens(
             thinking_text_words(req.think_level, req.subject, req.thinking_tokens)
         )
-    if req.tools:
+    if req.stop and (cut := _apply_stop(thinking, req.stop)) != thinking:
+        plan = Plan(cut, [])  # the stop string fired in the reasoning: nothing follows
+        cost = 0
+        thinking = cut
+    elif req.tools:
         plan = Plan(thinking, [], [tool_call(req.tools, req.subject)])
         cost = req.content_tokens
     else:

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from fake_ollama.testing import FakeOllamaProcess
-from tests.unit.gateway.openai_api.chat_support import HI, chat, last_upstream_body
+from tests.support.waiting import wait_until
+from tests.unit.gateway.openai_api.chat_support import (
+    HI,
+    chat,
+    last_upstream_body,
+    post,
+    sse_payloads,
+)
 
 WEATHER_TOOL = {
     "type": "function",
@@ -84,7 +93,7 @@ def test_sampling_options_reach_ollama(
         "temperature": 0.3,
         "top_p": 0.5,
         "seed": 42,
-        "stop": ["x", "y"],
+        # stop is matched by the gateway on the answer, never sent (Ollama would match reasoning)
         "num_predict": 32768,  # GATEWAY_MAX_OUTPUT_TOKENS: a request that sets no limit gets it
     }
 
@@ -194,3 +203,37 @@ def test_content_parts_and_images_are_translated(
     assert last_upstream_body(fake_ollama)["messages"] == [
         {"role": "user", "content": "describe", "images": ["iVBORw0KGgo="]}
     ]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_stop_applies_to_the_answer_not_the_reasoning(
+    gateway_url: str, gateway_api_key: str, fake_ollama: FakeOllamaProcess, stream: bool
+) -> None:
+    # Ollama 0.32.15 matches options.stop in the reasoning too (the fake does the same): a stop of
+    # "." would end gpt-oss's reply before any answer. The gateway keeps it and matches it itself.
+    # A long answer, paced: the generation is still running long after the match.
+    fake_ollama.configure(content_tokens=400, token_delay=0.02)
+    body = {
+        "messages": [{"role": "user", "content": "Say hello. Then bye"}],
+        "stop": ".",
+        "stream": stream,
+    }
+    response = post(gateway_url, gateway_api_key, "/v1/chat/completions", body)
+    assert response.status_code == 200
+    if stream:
+        payloads = [p for p in sse_payloads(response.content) if isinstance(p, dict)]
+        deltas = [p["choices"][0]["delta"] for p in payloads if p.get("choices")]
+        content = "".join(d.get("content") or "" for d in deltas)
+        reasoning = "".join(d.get("reasoning") or "" for d in deltas)
+        finish = [p["choices"][0]["finish_reason"] for p in payloads if p.get("choices")][-1]
+    else:
+        message = response.json()["choices"][0]["message"]
+        content, reasoning = message["content"], message["reasoning"]
+        finish = response.json()["choices"][0]["finish_reason"]
+    assert content == "Fake answer to: Say hello"
+    assert reasoning.startswith("Reasoning (medium) about: Say hello. Then bye")
+    assert finish == "stop"
+    assert "stop" not in last_upstream_body(fake_ollama).get("options", {})
+    # The gateway closed the upstream request at the match: Ollama stopped generating.
+    cancelled = wait_until(fake_ollama.cancelled, "the generation stopped upstream")
+    assert cancelled[-1]["stage"] == "generating"

@@ -153,3 +153,14 @@ def test_openai_sdk(gateway_url: str, gateway_api_key: str) -> None:
     assert text == completion.choices[0].text
     with pytest.raises(openai.NotFoundError):
         client.completions.create(model="missing", prompt="x")
+
+
+def test_stop_cuts_the_answer_only(
+    gateway_url: str, gateway_api_key: str, fake_ollama: FakeOllamaProcess
+) -> None:
+    # A stop of "." also occurs in gpt-oss's reasoning, where Ollama itself would match it.
+    response = complete(gateway_url, gateway_api_key, prompt="Say hello. Then bye", stop=["."])
+    assert response.status_code == 200
+    choice = response.json()["choices"][0]
+    assert (choice["text"], choice["finish_reason"]) == ("Fake answer to: Say hello", "stop")
+    assert "stop" not in last_upstream_body(fake_ollama, "/api/generate")["options"]

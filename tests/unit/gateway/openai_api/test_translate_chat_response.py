@@ -197,7 +197,7 @@ def test_empty_pieces_produce_no_chunks() -> None:
                 "model": "gpt-oss:20b",
                 "prompt": "p",
                 "suffix": "s",
-                "options": {"num_predict": 5, "seed": 1, "stop": ["\n"]},
+                "options": {"num_predict": 5, "seed": 1},
             },
         ),
     ],

@@ -60,8 +60,8 @@ def ollama_options(request: GenerationRequest, num_predict: int | None) -> dict[
     for name in _SAMPLING:
         if (value := getattr(request, name)) is not None:
             options[name] = value
-    if request.stop:
-        options["stop"] = request.stop
+    # ``stop`` is never sent: Ollama would match it in the reasoning too (see
+    # gateway.openai_api.stops); the gateway matches it on the answer itself.
     return options
 
 
