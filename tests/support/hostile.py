@@ -51,6 +51,8 @@ METRICS = "/metrics"
 
 MODEL = "gpt-oss-20b"
 NATIVE_MODEL = "gpt-oss:20b"
+# gpt-oss cannot embed (Ollama answers 501); absent from the fake, this one is a 404 at worst.
+EMBEDDING_MODEL = "nomic-embed-text"
 BIG = 2**70  # 1180591620717411303424: beyond 64 bits
 DIGITS_400 = "9" * 400
 
@@ -308,10 +310,10 @@ BASES: dict[str, dict[str, Any]] = {
     CHAT: {"model": MODEL, "messages": [user("hi")]},
     COMPLETIONS: {"model": MODEL, "prompt": "hi"},
     RESPONSES: {"model": MODEL, "input": "hi"},
-    EMBEDDINGS: {"model": MODEL, "input": "hi"},
+    EMBEDDINGS: {"model": EMBEDDING_MODEL, "input": "hi"},
     API_CHAT: {"model": NATIVE_MODEL, "messages": [user("hi")], "stream": False},
     API_GENERATE: {"model": NATIVE_MODEL, "prompt": "hi", "stream": False},
-    API_EMBED: {"model": NATIVE_MODEL, "input": "hi"},
+    API_EMBED: {"model": EMBEDDING_MODEL, "input": "hi"},
     API_SHOW: {"model": NATIVE_MODEL},
     API_PULL: {"model": NATIVE_MODEL, "stream": False},
 }
