@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from gateway.app import create_app
 from gateway.settings import Settings
 from tests.support.servers import TEST_ACCESS, TEST_API_KEY, serving
+from tests.support.waiting import wait_until
 
 
 class Boom(RuntimeError):
@@ -88,3 +89,28 @@ def test_an_unexpected_error_is_a_500_envelope_and_the_connection_stays_usable(
     tracebacks = [r for r in caplog.records if r.exc_info and r.exc_info[0] is Boom]
     assert len(tracebacks) == 3  # logged once per failing request
     assert all(r.__dict__.get("request_id") == "trace-bug-1" for r in tracebacks)
+
+
+def test_a_client_that_leaves_mid_body_is_no_unexpected_error(
+    gateway_with_a_bug: tuple[str, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    head = (
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {TEST_API_KEY}\r\nContent-Length: 1000\r\n\r\n"
+    ).encode()
+    with caplog.at_level(logging.INFO, logger="gateway"):
+        with socket.create_connection(gateway_with_a_bug, timeout=30) as leaving:
+            leaving.sendall(head + b'{"model": "gpt-oss-20b", "mess')
+        with socket.create_connection(gateway_with_a_bug, timeout=30) as sock:
+            # The request log line of the departed client comes before this one is served.
+            wait_until(lambda: _departed(caplog), "the departed request logged")
+            status, _, _ = _exchange(sock, _get("/health/live"))
+    assert status == 200
+    assert not [r for r in caplog.records if r.name == "gateway.errors"]
+
+
+def _departed(caplog: pytest.LogCaptureFixture) -> bool:
+    return any(
+        r.name == "gateway.access" and r.__dict__.get("outcome") == "client_disconnect"
+        for r in caplog.records
+    )

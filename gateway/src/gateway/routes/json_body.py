@@ -20,10 +20,11 @@ from typing import Any
 
 import orjson
 from fastapi.routing import APIRoute
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from gateway.errors import InvalidRequest
+from gateway.upstream.cancellation import ClientClosedRequest
 
 _SEND_JSON = "Send a JSON object with Content-Type: application/json."
 
@@ -54,7 +55,12 @@ class StrictJSONRoute(APIRoute):
 
         async def decode_then_handle(request: Request) -> Response:
             if _is_json(request.headers.get("content-type")):
-                body = await request.body()
+                try:
+                    body = await request.body()
+                except ClientDisconnect:  # left while sending the body: nobody to answer
+                    raise ClientClosedRequest(
+                        "The client left before sending its whole body."
+                    ) from None
                 if body:
                     request = DecodedJSONRequest(request, body, decode_json(body))
             return await handle(request)
