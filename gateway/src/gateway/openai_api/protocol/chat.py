@@ -275,7 +275,9 @@ class GenerationRequest(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     seed: int | None = Field(None, ge=INT64_MIN, le=INT64_MAX)
-    stop: Annotated[list[str] | None, BeforeValidator(_string_or_strings)] = None
+    stop: Annotated[list[str] | None, BeforeValidator(_string_or_strings), Field(max_length=4)] = (
+        None  # OpenAI takes up to 4 stop sequences
+    )
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     n: int | None = Field(None, ge=1, le=128)
