@@ -7,7 +7,7 @@ attached to the failure report.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 
 import httpx
 import openai
@@ -16,6 +16,7 @@ import pytest
 from tests.e2e.stack import Stack, StackSettings, build_fake_ollama_image, wait_until
 
 STACK_KEY = pytest.StashKey[Stack]()
+MEASUREMENTS_KEY = pytest.StashKey[list[tuple[str, str]]]()
 
 
 @pytest.fixture(scope="session")
@@ -98,3 +99,25 @@ def pytest_runtest_makereport(
         except AssertionError as exc:  # the stack may be gone already
             report.sections.append(("docker compose logs", f"unavailable: {exc}"))
     return report
+
+
+@pytest.fixture
+def measured(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
+    """Note a measurement (what, value): listed under "e2e measurements" at the end of the run."""
+    notes = request.config.stash.setdefault(MEASUREMENTS_KEY, [])
+
+    def note(what: str, value: str) -> None:
+        notes.append((what, value))
+
+    return note
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """Print what the fault and soak tests measured (seconds to an error event, RSS, ...)."""
+    notes = config.stash.get(MEASUREMENTS_KEY, [])
+    if notes:
+        terminalreporter.section("e2e measurements")
+        for what, value in notes:
+            terminalreporter.write_line(f"{what}: {value}")

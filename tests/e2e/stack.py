@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from testcontainers.compose import DockerCompose
 
@@ -25,6 +25,8 @@ SERVICES = ("ollama", "redis", "gateway", "nginx")
 IMAGE_PREFIX = "gptoss-e2e"
 FAKE_OLLAMA_IMAGE = f"{IMAGE_PREFIX}/fake-ollama:local"
 DEFAULT_PYTHON_IMAGE = "python:3.11-slim-bookworm"
+# Upper bound on one docker command (exec, kill, inspect) on a busy machine.
+DOCKER_TIMEOUT = 120
 
 T = TypeVar("T")
 
@@ -41,6 +43,17 @@ class StackSettings:
     # Tokens stream this far apart, so incremental delivery through nginx is measurable.
     token_delay: float = 0.05
     content_tokens: int = 24
+    # The fake's ``slow`` fault (model ``fault-slow``): long streams that still end, for the faults.
+    slow_tokens: int = 200
+    slow_token_delay: float = 0.05
+    # Generations run side by side (real Ollama: OLLAMA_NUM_PARALLEL slots), so concurrent streams
+    # and the soak's traffic do not queue behind each other.
+    num_parallel: int = 16
+    # Short enough that "Ollama slower than the timeout" answers 504 within seconds; far above what
+    # the fake needs to start answering, even on a busy machine.
+    first_byte_timeout: float = 5.0
+    # What the gateway does while Redis is down (README "Rate limits"); the fault test follows it.
+    ratelimit_fail_open: bool = True
     max_body_bytes: int = 1024 * 1024
     project: str = field(default_factory=lambda: f"gptoss-e2e-{secrets.token_hex(4)}")
 
@@ -55,12 +68,17 @@ class StackSettings:
             "E2E_PULL_SECONDS": str(self.pull_seconds),
             "E2E_TOKEN_DELAY": str(self.token_delay),
             "E2E_CONTENT_TOKENS": str(self.content_tokens),
+            "E2E_SLOW_TOKENS": str(self.slow_tokens),
+            "E2E_SLOW_TOKEN_DELAY": str(self.slow_token_delay),
             "OLLAMA_MODELS": self.model,
             "OLLAMA_PULL_RETRY_SECONDS": "1",
+            "OLLAMA_NUM_PARALLEL": str(self.num_parallel),
             "GATEWAY_DEFAULT_MODEL": self.model,
             "GATEWAY_API_KEYS": self.api_key,
             "GATEWAY_METRICS_TOKEN": self.metrics_token,
             "GATEWAY_MAX_BODY_BYTES": str(self.max_body_bytes),
+            "GATEWAY_FIRST_BYTE_TIMEOUT": str(self.first_byte_timeout),
+            "GATEWAY_RATELIMIT_FAIL_OPEN": str(self.ratelimit_fail_open).lower(),
             "GATEWAY_WORKERS": "2",
             "GATEWAY_LOG_LEVEL": "INFO",
         }
@@ -161,3 +179,41 @@ class Stack:
         """The last ``tail`` log lines of the given services (all when none is given)."""
         result = self.run("logs", "--no-color", "--timestamps", f"--tail={tail}", *services)
         return result.stdout + result.stderr
+
+    def container_id(self, service: str) -> str:
+        """The id of the service's container (a stopped one too)."""
+        container_id = self.run("ps", "--all", "-q", service).stdout.strip()
+        if not container_id:
+            raise AssertionError(f"the project has no {service} container")
+        return container_id
+
+    def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run ``docker <args>`` (``kill``, ``exec``, ``inspect`` of this project's containers)."""
+        result = subprocess.run(
+            ["docker", *args], capture_output=True, text=True, check=False, timeout=DOCKER_TIMEOUT
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"`docker {' '.join(args)}` failed ({result.returncode}):\n"
+                f"{result.stdout}{result.stderr}"
+            )
+        return result
+
+    def exec(self, service: str, *command: str) -> subprocess.CompletedProcess[str]:
+        """Run ``command`` in the service's running container (``docker exec``)."""
+        return self.docker("exec", self.container_id(service), *command)
+
+    def state(self, service: str) -> dict[str, Any]:
+        """``State`` of the service's container from ``docker inspect`` (``StartedAt``, ...)."""
+        inspected = self.docker("inspect", self.container_id(service)).stdout
+        state: dict[str, Any] = json.loads(inspected)[0]["State"]
+        return state
+
+    def create_key(self, name: str, *options: str) -> str:
+        """A new API key made by ``gateway keys create`` in the gateway container (shown once).
+
+        Every worker loads it from the key file within about a second.
+        """
+        return self.exec(
+            "gateway", "gateway", "keys", "create", "--name", name, *options
+        ).stdout.strip()
