@@ -58,11 +58,14 @@ def test_non_streaming_chat_is_one_json_object_with_the_whole_text(
     assert all(isinstance(body[m], int) for m in METRICS)
 
 
-def test_server_time_of_a_non_streaming_chat_stays_well_under_half_a_millisecond(
+def test_server_time_of_a_non_streaming_chat_has_no_built_in_delay(
     fake_ollama: FakeOllamaProcess,
 ) -> None:
+    # With every delay knob at zero the fake answers at once (about 0.2 ms of server time on an
+    # idle 2-core machine). The bound is a hundred times that: it catches a delay built into the
+    # fake (a sleep, a model "load"), not a machine too busy to be fast.
     durations = [chat(fake_ollama, stream=False).json()["total_duration"] for _ in range(40)]
-    assert statistics.median(durations) < 500_000
+    assert statistics.median(durations) < 20_000_000
 
 
 def test_token_counts_follow_the_knobs_and_the_x_fake_tokens_header(
