@@ -55,6 +55,10 @@ log = logging.getLogger("gateway.guard")
 
 PROTECTED_PREFIXES = ("/v1/", "/api/")
 STORE_WARNING_INTERVAL = 5.0
+# Seconds an in-flight slot in Redis lives unless the worker serving its request renews it (a
+# quarter of it at a time): the most a killed worker's requests keep counting against a key's
+# concurrency cap, and longer than any stall of a live worker that gunicorn tolerates (60 s).
+REDIS_SLOT_LEASE = 90.0
 # Loop turns redis.asyncio needs to write a command on a pooled connection (1 on uvloop, 2 on
 # asyncio's default loop).
 LOOP_TURNS_TO_SEND = 2
@@ -99,13 +103,16 @@ def presented_key(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
 def create_store(settings: Settings) -> RateLimitStore:
     """The store named by ``GATEWAY_RATELIMIT_STORAGE``."""
     policy = FailurePolicy(settings.auth_failure_limit, settings.auth_failure_window)
-    # A slot outlives any request (total_timeout bounds one upstream call), so a worker killed
-    # mid-request leaks its slot for that long at most.
-    slot_ttl = settings.total_timeout + 60
     if settings.ratelimit_storage.startswith("memory://"):
-        return MemoryStore(policy, slot_ttl=slot_ttl)
+        # A slot outlives any request (total_timeout bounds one upstream call); the slots die
+        # with the worker's memory anyway.
+        return MemoryStore(policy, slot_ttl=settings.total_timeout + 60)
+    # Shared slots are leases the live worker renews: a killed worker's free up after one.
     return RedisStore(
-        settings.ratelimit_storage, policy, slot_ttl=slot_ttl, timeout=settings.ratelimit_timeout
+        settings.ratelimit_storage,
+        policy,
+        slot_ttl=REDIS_SLOT_LEASE,
+        timeout=settings.ratelimit_timeout,
     )
 
 

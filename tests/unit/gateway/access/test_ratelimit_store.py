@@ -153,11 +153,15 @@ async def test_failed_auth_limiter_can_be_off() -> None:
     assert [await store.record_auth_failure("10.0.0.1") for _ in range(20)] == [None] * 20
 
 
-async def test_redis_slot_of_a_vanished_request_expires(redis_server: RedisServer) -> None:
+async def test_redis_slot_of_a_killed_worker_expires(redis_server: RedisServer) -> None:
+    # The worker that took the slot dies (its store stops renewing, nothing is settled); another
+    # worker gets the slot once the lease has run out.
+    dead = RedisStore(redis_server.url, FAILURES, slot_ttl=2, timeout=STORE_TIMEOUT)
     store = RedisStore(redis_server.url, FAILURES, slot_ttl=2, timeout=STORE_TIMEOUT)
     key, quota = new_key(), Quota(rpm=0, tpm=0, max_concurrent=1)
     try:
-        assert (await store.admit(key, quota, None)).refused is None  # never settled
+        assert (await dead.admit(key, quota, None)).refused is None  # never settled
+        await dead.aclose()
         assert (await store.admit(key, quota, None)).refused == CONCURRENCY
         await asyncio.sleep(2.1)
         assert (await store.admit(key, quota, None)).refused is None

@@ -5,7 +5,9 @@ requests window, its tokens window and its in-flight slots, and only when all pa
 request and takes a slot: a refused request consumes nothing. Windows follow ``limits``' fixed
 window (the counter expires one window after its first hit) and use the same counter names, so
 the ``x-ratelimit-reset-*`` headers are the counters' remaining TTLs. In-flight slots are a sorted
-set scored by expiry, so a slot of a killed worker disappears after ``slot_ttl``.
+set scored by expiry: a lease of ``slot_ttl`` seconds that the worker holding the slot renews
+while its request runs, so the slots of a killed worker (SIGKILL, OOM) free up one lease after
+its death instead of keeping the key at its concurrency cap, however long requests may last.
 
 Every call has a short timeout and no retry backoff; after a failure the store is not asked again
 for a second (each call fails fast instead), then it is retried: recovery is automatic.
@@ -13,7 +15,10 @@ for a second (each call fails fast instead), then it is retried: recovery is aut
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
+import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -41,6 +46,10 @@ from gateway.access.ratelimit.store import (
 )
 
 PAUSE_AFTER_FAILURE = 1.0
+# Leases are renewed this often (as a share of the lease): a worker whose event loop stalls for
+# most of a lease keeps its slots; one that died loses them within a lease.
+RENEWALS_PER_LEASE = 4
+log = logging.getLogger("gateway.ratelimit")
 VERDICTS = (None, REQUESTS, TOKENS, CONCURRENCY, AUTH_FAILURES)
 
 # KEYS: requests counter, tokens counter, in-flight set, failed-auth counter of the client IP
@@ -100,6 +109,16 @@ if ARGV[3] ~= '' then redis.call('ZREM', KEYS[2], ARGV[3]) end
 return 1
 """
 
+# KEYS: in-flight set; ARGV: lease ms, slot ids. Pushes the expiry of the slots that are still
+# there (XX: a slot freed meanwhile is not taken again) one lease ahead.
+RENEW = """
+local now = redis.call('TIME')
+local expiry = now[1] * 1000 + math.floor(now[2] / 1000) + tonumber(ARGV[1])
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', expiry, ARGV[i]) end
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return 1
+"""
+
 # KEYS: failed-auth counter; ARGV: window ms. Returns {failures, reset ms}.
 FAIL = """
 local failures = redis.call('INCR', KEYS[1])
@@ -145,12 +164,15 @@ class RedisStore:
         self._admit = self._client.register_script(ADMIT)
         self._settle = self._client.register_script(SETTLE)
         self._fail = self._client.register_script(FAIL)
+        self._renew = self._client.register_script(RENEW)
         self._failures = failures
         self._slot_ttl_ms = int(slot_ttl * 1000)
         self._clock = clock
         self._paused_until = 0.0
         self._slot_prefix = secrets.token_hex(4) + ":"  # unique across workers and replicas
         self._slot_ids = itertools.count()
+        self._held: dict[str, set[str]] = {}  # key id -> slots of this worker's live requests
+        self._renewer: asyncio.Task[None] | None = None
 
     async def _run(self, script: Any, keys: Sequence[str], args: Sequence[int | str]) -> Any:
         if self._clock() < self._paused_until:
@@ -191,12 +213,21 @@ class RedisStore:
         if quota.tpm and refused != AUTH_FAILURES:
             tokens_window = Window(quota.tpm, max(0, quota.tpm - tokens), tokens_reset / 1000)
         ticket = None if refused else Ticket(key_id, quota.tpm, slot or None)
+        if ticket is not None and slot:
+            self._held.setdefault(key_id, set()).add(slot)
+            self._start_renewing()
         return Admission(refused, retry / 1000, requests_window, tokens_window, ticket)
 
     async def settle(self, ticket: Ticket, tokens: int) -> None:
         """One round trip: charge the tokens and free the slot."""
         keys = (tokens_key(ticket.key_id, ticket.tpm), slots_key(ticket.key_id))
         charged = tokens if ticket.tpm else 0
+        if ticket.slot is not None:  # no longer renewed, even if Redis cannot be told now
+            held = self._held.get(ticket.key_id)
+            if held is not None:
+                held.discard(ticket.slot)
+                if not held:
+                    del self._held[ticket.key_id]
         await self._run(self._settle, keys, (charged, WINDOW_MS, ticket.slot or ""))
 
     async def record_auth_failure(self, client_ip: str) -> float | None:
@@ -207,6 +238,24 @@ class RedisStore:
         failures, reset_ms = await self._run(self._fail, keys, (self._failures.window * 1000,))
         return max(0, int(reset_ms)) / 1000 if int(failures) > self._failures.limit else None
 
+    def _start_renewing(self) -> None:
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.get_running_loop().create_task(self._renew_leases())
+
+    async def _renew_leases(self) -> None:
+        """While this worker holds slots, push their expiry ahead every part of a lease."""
+        while self._held:
+            await asyncio.sleep(self._slot_ttl_ms / 1000 / RENEWALS_PER_LEASE)
+            for key_id, slots in list(self._held.items()):
+                try:
+                    await self._run(self._renew, (slots_key(key_id),), (self._slot_ttl_ms, *slots))
+                except StoreUnavailable as exc:  # the next round tries again
+                    log.debug("could not renew in-flight slots: %s", exc)
+
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Stop renewing and close the connection pool."""
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
         await self._client.connection_pool.disconnect()
