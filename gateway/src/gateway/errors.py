@@ -9,6 +9,8 @@
      ├── RequestTooLarge         413 request_too_large
      ├── RateLimited             429 rate_limit_exceeded       (Retry-After)
      ├── UpstreamError           502 upstream_error            (Ollama answered 5xx / garbage)
+     │    └── ModelOutputInvalid 502 model_output_invalid      (the model wrote a tool call
+     │                                                          Ollama could not parse)
      ├── ServiceUnavailable      503 service_unavailable       (Retry-After: unreachable, busy,
      │    │                                                     model still downloading)
      │    └── ServerOverloaded   503 server_overloaded         (every slot busy, queue full or
@@ -149,6 +151,16 @@ class UpstreamError(GatewayError):
     status = 502
     type = "api_error"
     default_code = "upstream_error"
+
+
+class ModelOutputInvalid(UpstreamError):
+    """502 ``model_output_invalid``: the model wrote a tool call Ollama could not parse.
+
+    Ollama and the gateway worked; the model's output was unusable (malformed arguments, or a
+    call cut by the token limit), so the same request may well succeed when sent again.
+    """
+
+    default_code = "model_output_invalid"
 
 
 class ServiceUnavailable(GatewayError):

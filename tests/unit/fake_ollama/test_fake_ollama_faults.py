@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from fake_ollama.faults import QUEUE_FULL
 from fake_ollama.testing import FakeOllamaProcess
 from tests.support.waiting import PATIENCE, leaving_request, wait_until
-from tests.unit.fake_ollama.fake_ollama_support import chat, ndjson, post
+from tests.unit.fake_ollama.fake_ollama_support import WEATHER_TOOL, chat, ndjson, post
 
 CHAT = {"model": "gpt-oss:20b", "messages": [{"role": "user", "content": "hi"}]}
 HOLD = 0.5
@@ -219,3 +220,66 @@ def test_num_parallel_one_makes_requests_queue(fake_ollama: FakeOllamaProcess) -
 def test_faults_also_apply_to_embeddings(fake_ollama: FakeOllamaProcess) -> None:
     response = post(fake_ollama, "/api/embed", {"model": "fault-busy", "input": "x"})
     assert response.status_code == 503
+
+
+TOOL_CHAT = {"messages": [{"role": "user", "content": "hi"}], "tools": [WEATHER_TOOL]}
+PARSE_ERROR = re.compile(
+    r"^error parsing tool call: raw='\{.*', err=unexpected end of JSON input$", re.DOTALL
+)
+
+
+def test_tool_parse_error_replaces_the_done_line_like_ollama_0_32_15(
+    fake_ollama: FakeOllamaProcess,
+) -> None:
+    # harmony/harmonyparser.go (HarmonyMessageHandler.Add) parses the call once the runner is
+    # done; server/routes.go (ChatHandler) then sends the error instead of the done chunk.
+    response = chat(fake_ollama, headers={"X-Fake-Fault": "tool-parse-error"}, **TOOL_CHAT)
+    # (gpt-oss: 8 reasoning chunks, then the call would ride on the done chunk)
+    assert response.status_code == 200
+    lines = ndjson(response)
+    assert [line.get("done") for line in lines[:-1]] == [False] * 8  # the reasoning went out
+    assert all(line["message"]["thinking"] for line in lines[:-1])
+    assert set(lines[-1]) == {"error"}
+    error = lines[-1]["error"]
+    assert PARSE_ERROR.match(error), error
+    assert error.startswith('error parsing tool call: raw=\'{"city":')  # the planned call, cut
+
+
+def test_tool_parse_error_before_any_chunk_or_whole_is_a_500(
+    fake_ollama: FakeOllamaProcess,
+) -> None:
+    # streamResponse (server/routes.go): nothing written yet, so the error gets its status.
+    silent = chat(
+        fake_ollama, model="fault-tool-parse-error", headers={"X-Fake-Tokens": "0,5"}, **TOOL_CHAT
+    )
+    assert silent.status_code == 500
+    assert silent.headers["content-type"] == "application/json; charset=utf-8"
+    assert PARSE_ERROR.match(silent.json()["error"])
+    # writeChatResponse: stream false answers the error's 500.
+    whole = chat(fake_ollama, model="fault-tool-parse-error", stream=False, **TOOL_CHAT)
+    assert whole.status_code == 500
+    assert PARSE_ERROR.match(whole.json()["error"])
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_tool_parse_error_once_fails_a_body_once_then_answers_it(
+    fake_ollama: FakeOllamaProcess, stream: bool
+) -> None:
+    first = chat(fake_ollama, model="fault-tool-parse-error-once", stream=stream, **TOOL_CHAT)
+    other = chat(
+        fake_ollama,
+        model="fault-tool-parse-error-once",
+        stream=stream,
+        **{**TOOL_CHAT, "messages": [{"role": "user", "content": "other"}]},
+    )
+    again = chat(fake_ollama, model="fault-tool-parse-error-once", stream=stream, **TOOL_CHAT)
+    failed = ndjson(first)[-1] if stream else first.json()
+    assert PARSE_ERROR.match(failed["error"])
+    assert "error" in (ndjson(other)[-1] if stream else other.json())  # another body: first sight
+    done = ndjson(again)[-1] if stream else again.json()
+    assert again.status_code == 200
+    assert done["done"] is True
+    assert done["message"]["tool_calls"][0]["function"]["name"] == "get_weather"
+    fake_ollama.reset()  # forgets the bodies seen
+    after_reset = chat(fake_ollama, model="fault-tool-parse-error-once", stream=stream, **TOOL_CHAT)
+    assert "error" in (ndjson(after_reset)[-1] if stream else after_reset.json())

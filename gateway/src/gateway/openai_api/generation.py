@@ -13,10 +13,16 @@ into the endpoint's stream chunks.
   a failure becomes one SSE error event and the stream ends. When the client leaves, Starlette
   cancels the iterator, which closes the upstream response; the outcome stays
   ``client_disconnect`` with the tokens relayed so far.
+* A tool call the model wrote and Ollama could not parse (:class:`ModelOutputInvalid`) is asked
+  again once, as a new upstream request, when nothing has reached the client yet: always for
+  whole answers, and for streams when it comes before Ollama's first object. The failed attempt's
+  output and tokens are dropped (usage is the retry's); its upstream time is counted. Otherwise
+  (a second failure, or mid-stream) the client gets the model error.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from time import perf_counter
@@ -25,7 +31,7 @@ from typing import Any, Protocol, cast
 from starlette.requests import Request
 
 from gateway.context import CLIENT_DISCONNECT, OK, RequestContext, outcome_for_status
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, ModelOutputInvalid
 from gateway.openai_api.sse import DONE, data_event, error_event
 from gateway.openai_api.stops import StopMatcher
 from gateway.upstream.cancellation import until_disconnect
@@ -35,6 +41,11 @@ Piece = tuple[str, str, Sequence[dict[str, Any]]]
 """What one Ollama object adds: (content, thinking, tool calls)."""
 
 Reader = Callable[[dict[str, Any]], Piece]
+
+log = logging.getLogger("gateway.generation")
+
+INVALID_OUTPUT_RETRIES = 1
+"""New upstream attempts after a tool call Ollama could not parse (nothing sent yet)."""
 
 
 class Output:
@@ -60,6 +71,15 @@ class Output:
         self.completion_tokens: int | None = None
         self.produced = 0
         self.final: dict[str, Any] | None = None
+
+    def clear(self) -> None:
+        """Forget everything produced (a failed attempt that is asked again)."""
+        self._content.clear()
+        self._thinking.clear()
+        self.tool_calls.clear()
+        self.done_reason = self.final = None
+        self.prompt_tokens = self.completion_tokens = None
+        self.produced = 0
 
     def add(self, piece: Piece) -> None:
         """Append one Ollama object's content, thinking and tool calls."""
@@ -112,6 +132,32 @@ def outcome_of(error: GatewayError) -> str:
     return outcome_for_status(error.status)
 
 
+async def first_object(
+    start: Callable[[], AsyncGenerator[dict[str, Any], None]],
+    retrying: Callable[[ModelOutputInvalid, int], None],
+) -> tuple[dict[str, Any], AsyncGenerator[dict[str, Any], None]]:
+    """Ollama's first object and the rest of the stream ``start()`` opens.
+
+    A tool call Ollama could not parse before that first object is asked again once (nothing
+    has reached the client yet): ``retrying`` is told, and ``start()`` opens a new stream.
+    A stream that fails to start is closed (which frees its generation slot).
+    """
+    retries = INVALID_OUTPUT_RETRIES
+    while True:
+        chunks = start()
+        try:
+            return await anext(chunks), chunks
+        except ModelOutputInvalid as error:
+            await chunks.aclose()
+            if not retries:
+                raise
+            retries -= 1
+            retrying(error, 0)
+        except BaseException:
+            await chunks.aclose()
+            raise
+
+
 class Generation:
     """One call to ``/api/chat`` or ``/api/generate`` for one gateway request."""
 
@@ -133,6 +179,7 @@ class Generation:
         self.read = read
         self._started = 0.0
         # OpenAI ``stop``: matched here on the answer (see gateway.openai_api.stops).
+        self._stop_strings = stops
         self._stops = StopMatcher(stops) if any(stops) else None
         self.stopped = False  # a stop string matched: the generation ends here
 
@@ -148,9 +195,19 @@ class Generation:
         return cast(AsyncGenerator[dict[str, Any], None], chunks)
 
     def _admitted(self, waited: float | None) -> None:
-        """Note the time spent queued; upstream time starts now."""
-        self.ctx.queued_seconds = waited
+        """Note the time spent queued (summed over attempts); upstream time starts now."""
+        if waited is not None:
+            self.ctx.queued_seconds = (self.ctx.queued_seconds or 0.0) + waited
         self._started = perf_counter()
+
+    def _retrying(self, error: ModelOutputInvalid, produced: int) -> None:
+        """Before asking again: count the failed attempt's upstream time, reset the stop matcher."""
+        self.ctx.add_upstream_time(perf_counter() - self._started)
+        self._stops = StopMatcher(self._stop_strings) if self._stops is not None else None
+        log.warning(
+            "the model wrote a tool call Ollama could not parse; asking again",
+            extra={"model": self.body.get("model"), "chunks": produced, "error": error.message},
+        )
 
     def _take(self, output: Output, chunk: dict[str, Any]) -> Piece:
         """Add one Ollama object to ``output`` (noting the first token's arrival).
@@ -210,6 +267,20 @@ class Generation:
         return output
 
     async def _consume(self, output: Output) -> None:
+        """Read the generation into ``output``, asking again after an unparsable tool call."""
+        retries = INVALID_OUTPUT_RETRIES
+        while True:
+            try:
+                await self._consume_once(output)
+                return
+            except ModelOutputInvalid as error:
+                if not retries:
+                    raise
+                retries -= 1
+                self._retrying(error, output.produced)
+                output.clear()
+
+    async def _consume_once(self, output: Output) -> None:
         async with aclosing(self._chunks()) as chunks:
             async for chunk in chunks:
                 self._take(output, chunk)
@@ -221,11 +292,10 @@ class Generation:
 
         Errors before the first object raise :class:`GatewayError` (a real HTTP status).
         """
-        chunks = self._chunks()
         try:
-            first = await until_disconnect(self.request, self.ctx, anext(chunks))
+            opening = first_object(self._chunks, self._retrying)
+            first, chunks = await until_disconnect(self.request, self.ctx, opening)
         except GatewayError as error:
-            await chunks.aclose()
             self._end(Output(), outcome_of(error))
             raise
         # Until the stream reaches an end, a departed client is the outcome: Starlette cancels

@@ -4,11 +4,14 @@ The lifecycle follows :class:`gateway.openai_api.generation.Generation`: whole a
 client's disconnect; streams wait for Ollama's first chunk so that up-front errors keep their HTTP
 status, then a later failure ends the stream with ``response.failed``; a client that leaves
 mid-stream is recorded as ``client_disconnect`` with the chunks relayed so far as completion tokens.
+A tool call Ollama could not parse is asked again once while nothing has reached the client (a
+whole answer, or before a stream's first chunk), like the chat endpoints.
 Usage, first-token time and upstream time land on the request context for logs, metrics and limits.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from time import perf_counter
@@ -18,8 +21,8 @@ from starlette.requests import Request
 
 from gateway.access.rights import authorize_model
 from gateway.context import CLIENT_DISCONNECT, OK, RequestContext
-from gateway.errors import GatewayError
-from gateway.openai_api.generation import outcome_of
+from gateway.errors import GatewayError, ModelOutputInvalid
+from gateway.openai_api.generation import INVALID_OUTPUT_RETRIES, first_object, outcome_of
 from gateway.openai_api.protocol.responses import ResponsesRequest
 from gateway.openai_api.response_builder import ResponseBuilder
 from gateway.openai_api.translate.responses import chat_body
@@ -28,6 +31,8 @@ from gateway.upstream.cancellation import until_disconnect
 from gateway.upstream.client import OllamaClient
 
 CHAT_PATH = "/api/chat"
+
+log = logging.getLogger("gateway.generation")
 
 
 class ResponsesService:
@@ -53,6 +58,7 @@ class ResponsesService:
         self.body = chat_body(request, ollama_model)
         self._started = 0.0
         self._ended = False
+        self._whole: ResponseBuilder | None = None  # the whole answer's current attempt
 
     def _chunks(self) -> AsyncGenerator[dict[str, Any], None]:
         self._started = perf_counter()
@@ -66,9 +72,18 @@ class ResponsesService:
         return cast(AsyncGenerator[dict[str, Any], None], chunks)
 
     def _admitted(self, waited: float | None) -> None:
-        """Note the time spent queued; upstream time starts now."""
-        self.ctx.queued_seconds = waited
+        """Note the time spent queued (summed over attempts); upstream time starts now."""
+        if waited is not None:
+            self.ctx.queued_seconds = (self.ctx.queued_seconds or 0.0) + waited
         self._started = perf_counter()
+
+    def _retrying(self, error: ModelOutputInvalid, produced: int) -> None:
+        """Before asking again: count the failed attempt's upstream time."""
+        self.ctx.add_upstream_time(perf_counter() - self._started)
+        log.warning(
+            "the model wrote a tool call Ollama could not parse; asking again",
+            extra={"model": self.body.get("model"), "chunks": produced, "error": error.message},
+        )
 
     def _take(self, builder: ResponseBuilder, chunk: dict[str, Any]) -> bytes:
         """Feed one chunk to ``builder`` (noting the first token's arrival)."""
@@ -92,27 +107,39 @@ class ResponsesService:
 
     async def create(self) -> dict[str, Any]:
         """The finished response object (errors raise :class:`GatewayError`)."""
-        builder = ResponseBuilder(self.request, self.model, emit=False)
         try:
-            await until_disconnect(self.http_request, self.ctx, self._consume(builder))
+            builder = await until_disconnect(self.http_request, self.ctx, self._consume())
         except GatewayError as error:
-            self._end(builder, outcome_of(error))
+            self._end(self._whole, outcome_of(error))
             raise
         self._end(builder, OK)
         return builder.response
 
-    async def _consume(self, builder: ResponseBuilder) -> None:
+    async def _consume(self) -> ResponseBuilder:
+        """The finished builder, asking again once after a tool call Ollama could not parse."""
+        retries = INVALID_OUTPUT_RETRIES
+        while True:
+            builder = self._whole = ResponseBuilder(self.request, self.model, emit=False)
+            try:
+                await self._consume_once(builder)
+                return builder
+            except ModelOutputInvalid as error:
+                if not retries:
+                    raise
+                retries -= 1
+                self._retrying(error, builder.produced)
+
+    async def _consume_once(self, builder: ResponseBuilder) -> None:
         async with aclosing(self._chunks()) as chunks:
             async for chunk in chunks:
                 self._take(builder, chunk)
 
     async def stream(self) -> AsyncIterator[bytes]:
         """Wait for Ollama's first chunk, then return the event stream."""
-        chunks = self._chunks()
         try:
-            first = await until_disconnect(self.http_request, self.ctx, anext(chunks))
+            opening = first_object(self._chunks, self._retrying)
+            first, chunks = await until_disconnect(self.http_request, self.ctx, opening)
         except GatewayError as error:
-            await chunks.aclose()
             self._end(None, outcome_of(error))
             raise
         return self._events(first, chunks)

@@ -21,6 +21,7 @@ import orjson
 from gateway.errors import (
     GatewayError,
     InvalidRequest,
+    ModelOutputInvalid,
     NotFound,
     ServiceUnavailable,
     UpstreamError,
@@ -36,7 +37,11 @@ from gateway.upstream.pool import ConnectionStack
 log = logging.getLogger("gateway.upstream")
 
 BUSY_MARKER = "server busy"
+# Ollama's harmony parser (harmony/harmonyparser.go) when gpt-oss wrote a call it cannot parse.
+TOOL_PARSE_MARKER = "error parsing tool call"
 DRAIN_SECONDS = 1.0
+# Characters of Ollama's message quoted in a model error (it holds the model's raw output).
+MAX_SHOWN_MODEL_ERROR = 300
 # Ollama's API has a few dozen paths; past this many (blob digests...) URLs are not kept.
 MAX_CACHED_URLS = 64
 
@@ -336,10 +341,26 @@ class OllamaClient:
             )
         if 400 <= status < 500:
             return InvalidRequest(f"Ollama rejected the request: {message}")
+        if message.startswith(TOOL_PARSE_MARKER):
+            return invalid_tool_call(message)
         return UpstreamError(
             f"Ollama failed to answer: {message}. Retry the request; if it keeps failing, "
             "operators should check `docker compose logs ollama`."
         )
+
+
+def invalid_tool_call(message: str) -> ModelOutputInvalid:
+    """The 502 for a tool call the model wrote and Ollama could not parse (``message``).
+
+    Ollama sends it in place of its final chunk when the arguments are not valid JSON: the model
+    wrote them wrong, or the token limit cut them. Nothing is wrong with Ollama or the gateway.
+    """
+    shown = message[:MAX_SHOWN_MODEL_ERROR] + ("…" if len(message) > MAX_SHOWN_MODEL_ERROR else "")
+    return ModelOutputInvalid(
+        "The model produced an invalid tool call (its arguments are not valid JSON; Ollama: "
+        f"{shown}). Retrying the request may produce a valid one. If the call was cut short, "
+        "raise max_tokens; a lower temperature makes malformed arguments less likely."
+    )
 
 
 async def _drain(raw: AsyncIterator[bytes]) -> None:

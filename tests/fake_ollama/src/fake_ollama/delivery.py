@@ -16,6 +16,7 @@ from fake_ollama.faults import (
     RUNNER_CRASH,
     STREAM_FAULTS,
     Fault,
+    tool_parse_error,
 )
 from fake_ollama.state import State
 
@@ -49,7 +50,11 @@ async def stream_lines(
     final: Callable[[], dict[str, Any]],
     fault: Fault | None,
 ) -> None:
-    """Stream ``chunks`` then ``final()`` as NDJSON, injecting a stream fault if asked."""
+    """Stream ``chunks`` then ``final()`` as NDJSON, injecting a stream fault if asked.
+
+    ``tool-parse-error`` replaces the done line with Ollama's error: a line when chunks went out,
+    else a 500 JSON body (Ollama's ``streamResponse`` checks ``c.Writer.Written()``).
+    """
     ex.start_stream()
     after = state.settings.fault_after
     pending = fault in STREAM_FAULTS
@@ -62,6 +67,13 @@ async def stream_lines(
         await ex.send_line(chunk)
         sent += 1
     if pending and await _inject(ex, fault):
+        return
+    if fault is Fault.TOOL_PARSE_ERROR:
+        message = tool_parse_error(final())
+        if sent:
+            await ex.send_line({"error": message}, last=True)
+        else:
+            await ex.send_error(500, message)
         return
     await ex.send_line(final(), last=True)
 
@@ -87,5 +99,7 @@ async def deliver_whole(ex: Exchange, obj: dict[str, Any], fault: Fault | None) 
         await ex.respond(200, body[: len(body) // 2])
     elif fault is Fault.MIDSTREAM_ERROR:
         await ex.send_error(500, MIDSTREAM)
+    elif fault is Fault.TOOL_PARSE_ERROR:  # writeChatResponse (stream: false): a 500
+        await ex.send_error(500, tool_parse_error(obj))
     else:
         await ex.send_json(200, obj)

@@ -22,7 +22,7 @@ async def _prepare(
     model = ex.model = v.require_model(body, struct)
     spec = v.lookup(state, model, f'model "{model}" not found, try pulling it first')
     keep_alive = v.keep_alive_seconds(body, state.settings)
-    fault = v.request_fault(ex, model)
+    fault = v.request_fault(ex, model, state)
     if await pre_stream_fault(ex, state, fault, False):
         return None
     if fault is Fault.SLOW:

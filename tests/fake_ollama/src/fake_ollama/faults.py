@@ -16,12 +16,29 @@ fault                     behaviour
 ``slow``                  ``slow_tokens`` content tokens, ``slow_token_delay`` apart
 ``legacy-error``          0.11.x style: status 200 + one NDJSON ``{"error": ...}`` line;
                           non-streaming: 500 JSON error
+``tool-parse-error``      every chunk, then ``{"error": "error parsing tool call: raw='...',
+                          err=..."}`` in place of the done line (a 500 JSON error when no chunk
+                          went out); non-streaming: that 500 JSON error
+``tool-parse-error-once`` ``tool-parse-error`` the first time a request body is seen (since the
+                          last reset), a normal reply for the same body again: a retry succeeds
 ========================  ==================================================================
+
+The tool-call parse error follows Ollama 0.32.15: ``HarmonyMessageHandler.Add``
+(harmony/harmonyparser.go) parses the accumulated tool call only when the runner says ``done`` and
+returns ``error parsing tool call: raw='<text>', err=<json.Unmarshal error>``; ChatHandler
+(server/routes.go) then cancels the generation and sends ``{"error": ...}`` instead of the done
+chunk: a mid-stream line after the chunks already written (no done line), a 500 JSON body when
+nothing was written yet (``streamResponse``), and a 500 for ``stream: false``
+(``writeChatResponse``). gpt-oss emits it for a call with malformed arguments or one cut by
+``num_predict``; the fake's ``raw`` is the first half of its planned call's arguments.
 """
 
 from __future__ import annotations
 
 import enum
+from typing import Any
+
+import orjson
 
 from fake_ollama.catalog import FAULT_MODEL_PREFIX
 
@@ -29,6 +46,9 @@ RUNNER_CRASH = "llama runner process has terminated: exit status 2"
 QUEUE_FULL = "server busy, please try again.  maximum pending requests exceeded"
 MIDSTREAM = "an error was encountered while running the model: unexpected EOF"
 MALFORMED_LINE = b'{"model":"fault","created_at":"2025-01-01T00:00:00Z","message":{"role":\n'
+TOOL_PARSE_PREFIX = "error parsing tool call: "
+# Go's json.Unmarshal on a cut object (encoding/json, checkValid).
+TRUNCATED_JSON = "unexpected end of JSON input"
 
 
 class Fault(enum.Enum):
@@ -42,6 +62,8 @@ class Fault(enum.Enum):
     MIDSTREAM_ERROR = "midstream-error"
     SLOW = "slow"
     LEGACY_ERROR = "legacy-error"
+    TOOL_PARSE_ERROR = "tool-parse-error"
+    TOOL_PARSE_ERROR_ONCE = "tool-parse-error-once"
 
 
 class UnknownFaultError(ValueError):
@@ -66,3 +88,21 @@ def resolve(header: str | None, model: str | None) -> Fault | None:
 
 
 STREAM_FAULTS = frozenset({Fault.DROP, Fault.MALFORMED, Fault.MIDSTREAM_ERROR})
+
+
+def tool_parse_error(final: dict[str, Any]) -> str:
+    """Ollama's error for the tool call ``final`` (the done object) would carry, cut in half.
+
+    The text of ``harmony/harmonyparser.go`` (``HarmonyMessageHandler.Add``) at v0.32.15:
+    ``error parsing tool call: raw='%s', err=%w``; ``raw`` is what the model wrote after the
+    call's header, here the first half of the planned arguments (``{"`` without a planned call).
+    """
+    message = final.get("message")
+    calls = (message.get("tool_calls") if isinstance(message, dict) else None) or final.get(
+        "tool_calls"
+    )
+    raw = '{"'
+    if isinstance(calls, list) and calls:
+        text = orjson.dumps(calls[0].get("function", {}).get("arguments", {})).decode()
+        raw = text[: max(2, len(text) // 2)]
+    return f"{TOOL_PARSE_PREFIX}raw='{raw}', err={TRUNCATED_JSON}"

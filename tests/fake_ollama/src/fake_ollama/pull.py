@@ -82,7 +82,7 @@ async def pull(ex: Exchange, state: State) -> None:
     body = ex.json_object("PullRequest")
     model = ex.model = v.require_model(body, "PullRequest")
     stream = v.stream_flag(body, "PullRequest")
-    fault = v.request_fault(ex, model)
+    fault = v.request_fault(ex, model, state)
     if await pre_stream_fault(ex, state, fault, stream):
         return
     settings = state.settings

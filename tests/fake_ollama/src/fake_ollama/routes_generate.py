@@ -209,7 +209,7 @@ def _common(ex: Exchange, state: State, body: dict[str, Any], struct: str, verb:
         fmt=v.output_format(body),
         opts=v.options(body, struct),
         keep_alive=v.keep_alive_seconds(body, state.settings),
-        fault=v.request_fault(ex, model),
+        fault=v.request_fault(ex, model, state),
     )
 
 

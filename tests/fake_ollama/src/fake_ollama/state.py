@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ class State:
         self.pull_failures_left = settings.pull_failures
         self._slots = _semaphore(settings.num_parallel)
         self._seq = 0
+        self._seen: dict[bytes, None] = {}  # bodies already failed by a ``*-once`` fault
         self.generations = GenerationCount()
 
     def apply(self, new: Settings) -> None:
@@ -50,6 +52,21 @@ class State:
         self.pull_failures_left = self.initial.pull_failures
         self._slots = _semaphore(self.initial.num_parallel)
         self.generations = GenerationCount()
+        self._seen = {}
+
+    def first_sight(self, ex: Exchange) -> bool:
+        """True the first time this path and body arrive (since the start or the last reset).
+
+        What a ``*-once`` fault keys on: a client that retries sends the same body again. The
+        memory keeps the last ``history`` bodies.
+        """
+        key = hashlib.sha256(ex.path.encode() + b"\0" + ex.body).digest()
+        if key in self._seen:
+            return False
+        self._seen[key] = None
+        while len(self._seen) > max(self.settings.history, 1):
+            del self._seen[next(iter(self._seen))]
+        return True
 
     def slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """Generation slot (``num_parallel``); a no-op when unlimited."""

@@ -47,12 +47,19 @@ def lookup(state: State, model: str, not_found: str) -> ModelSpec:
     return local.spec
 
 
-def request_fault(ex: Exchange, model: str) -> Fault | None:
-    """The fault asked for by header or model name; 400 for an unknown fault name."""
+def request_fault(ex: Exchange, model: str, state: State) -> Fault | None:
+    """The fault asked for by header or model name; 400 for an unknown fault name.
+
+    ``tool-parse-error-once`` is ``tool-parse-error`` the first time a body is seen, no fault
+    after that (:meth:`State.first_sight`).
+    """
     try:
-        return resolve(ex.headers.get("x-fake-fault"), model)
+        fault = resolve(ex.headers.get("x-fake-fault"), model)
     except UnknownFaultError as exc:
         raise HTTPError(400, str(exc)) from None
+    if fault is Fault.TOOL_PARSE_ERROR_ONCE:
+        return Fault.TOOL_PARSE_ERROR if state.first_sight(ex) else None
+    return fault
 
 
 def think_level(body: dict[str, Any], model: str, spec: ModelSpec) -> str | None:
