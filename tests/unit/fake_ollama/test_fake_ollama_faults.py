@@ -283,3 +283,17 @@ def test_tool_parse_error_once_fails_a_body_once_then_answers_it(
     fake_ollama.reset()  # forgets the bodies seen
     after_reset = chat(fake_ollama, model="fault-tool-parse-error-once", stream=stream, **TOOL_CHAT)
     assert "error" in (ndjson(after_reset)[-1] if stream else after_reset.json())
+
+
+def test_num_predict_cutting_the_tool_call_is_the_same_error_without_a_fault(
+    fake_ollama: FakeOllamaProcess,
+) -> None:
+    # gpt-oss: 8 reasoning tokens, then the call; num_predict 10 stops inside its arguments.
+    cut = {**TOOL_CHAT, "options": {"num_predict": 10}}
+    lines = ndjson(chat(fake_ollama, **cut))
+    assert len(lines) == 8 + 1
+    assert PARSE_ERROR.match(lines[-1]["error"])
+    assert lines[-1]["error"].startswith('error parsing tool call: raw=\'{"city"')
+    whole = chat(fake_ollama, stream=False, **cut)
+    assert whole.status_code == 500
+    assert whole.json() == lines[-1]

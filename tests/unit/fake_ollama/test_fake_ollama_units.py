@@ -60,14 +60,21 @@ def test_value_from_schema_follows_types_enums_refs_and_required() -> None:
     }
 
 
-def test_plan_counts_reasoning_in_num_predict_and_drops_a_cut_tool_call() -> None:
+def test_plan_counts_reasoning_in_num_predict_and_a_cut_tool_call_is_a_parse_error() -> None:
     tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
     whole = plan_reply(ReplyRequest("hi", think_level="low", tools=tools))
     assert whole.eval_count == 8 + 12
     assert whole.content == []
+    assert whole.call_error is None
     assert re.fullmatch(r"call_[a-z0-9]{8}", whole.tool_calls[0]["id"])
+    # Cut inside the call: Ollama 0.32.15's harmony parser fails on the half-written arguments
+    # (harmony/harmonyparser.go, HarmonyMessageHandler.Add).
     cut = plan_reply(ReplyRequest("hi", think_level="low", tools=tools, num_predict=9))
     assert (cut.tool_calls, cut.done_reason, cut.eval_count) == ([], "length", 9)
+    assert cut.call_error == "error parsing tool call: raw='{', err=unexpected end of JSON input"
+    # Cut in the reasoning: the call never started, a plain ``length``.
+    early = plan_reply(ReplyRequest("hi", think_level="low", tools=tools, num_predict=8))
+    assert (early.tool_calls, early.done_reason, early.call_error) == ([], "length", None)
 
 
 def test_prompt_count_is_words_plus_overheads() -> None:

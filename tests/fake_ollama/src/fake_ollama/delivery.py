@@ -49,11 +49,13 @@ async def stream_lines(
     chunks: AsyncIterator[dict[str, Any]],
     final: Callable[[], dict[str, Any]],
     fault: Fault | None,
+    call_error: str | None = None,
 ) -> None:
     """Stream ``chunks`` then ``final()`` as NDJSON, injecting a stream fault if asked.
 
-    ``tool-parse-error`` replaces the done line with Ollama's error: a line when chunks went out,
-    else a 500 JSON body (Ollama's ``streamResponse`` checks ``c.Writer.Written()``).
+    A tool call Ollama cannot parse (``call_error``, or the ``tool-parse-error`` fault) replaces
+    the done line with Ollama's error: a line when chunks went out, else a 500 JSON body
+    (Ollama's ``streamResponse`` checks ``c.Writer.Written()``).
     """
     ex.start_stream()
     after = state.settings.fault_after
@@ -69,11 +71,12 @@ async def stream_lines(
     if pending and await _inject(ex, fault):
         return
     if fault is Fault.TOOL_PARSE_ERROR:
-        message = tool_parse_error(final())
+        call_error = tool_parse_error(final())
+    if call_error is not None:
         if sent:
-            await ex.send_line({"error": message}, last=True)
+            await ex.send_line({"error": call_error}, last=True)
         else:
-            await ex.send_error(500, message)
+            await ex.send_error(500, call_error)
         return
     await ex.send_line(final(), last=True)
 
@@ -90,9 +93,16 @@ async def _inject(ex: Exchange, fault: Fault | None) -> bool:
     return False
 
 
-async def deliver_whole(ex: Exchange, obj: dict[str, Any], fault: Fault | None) -> None:
-    """Send one JSON object (``stream: false``), applying a stream fault's non-stream form."""
-    if fault is Fault.DROP:
+async def deliver_whole(
+    ex: Exchange, obj: dict[str, Any], fault: Fault | None, call_error: str | None = None
+) -> None:
+    """Send one JSON object (``stream: false``), applying a stream fault's non-stream form.
+
+    A tool call Ollama cannot parse (``call_error``) is a 500 (``writeChatResponse``).
+    """
+    if call_error is not None and fault is None:
+        await ex.send_error(500, call_error)
+    elif fault is Fault.DROP:
         await ex.respond_truncated(200, orjson.dumps(obj))
     elif fault is Fault.MALFORMED:
         body = orjson.dumps(obj)

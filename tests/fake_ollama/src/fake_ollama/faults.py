@@ -30,7 +30,8 @@ returns ``error parsing tool call: raw='<text>', err=<json.Unmarshal error>``; C
 chunk: a mid-stream line after the chunks already written (no done line), a 500 JSON body when
 nothing was written yet (``streamResponse``), and a 500 for ``stream: false``
 (``writeChatResponse``). gpt-oss emits it for a call with malformed arguments or one cut by
-``num_predict``; the fake's ``raw`` is the first half of its planned call's arguments.
+``num_predict``; the fault's ``raw`` is the first half of the planned call's arguments (a
+``num_predict`` cut inside the call gives the same error without a fault: ``generation``).
 """
 
 from __future__ import annotations
@@ -38,17 +39,13 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-import orjson
-
 from fake_ollama.catalog import FAULT_MODEL_PREFIX
+from fake_ollama.generation import tool_call_error
 
 RUNNER_CRASH = "llama runner process has terminated: exit status 2"
 QUEUE_FULL = "server busy, please try again.  maximum pending requests exceeded"
 MIDSTREAM = "an error was encountered while running the model: unexpected EOF"
 MALFORMED_LINE = b'{"model":"fault","created_at":"2025-01-01T00:00:00Z","message":{"role":\n'
-TOOL_PARSE_PREFIX = "error parsing tool call: "
-# Go's json.Unmarshal on a cut object (encoding/json, checkValid).
-TRUNCATED_JSON = "unexpected end of JSON input"
 
 
 class Fault(enum.Enum):
@@ -91,18 +88,13 @@ STREAM_FAULTS = frozenset({Fault.DROP, Fault.MALFORMED, Fault.MIDSTREAM_ERROR})
 
 
 def tool_parse_error(final: dict[str, Any]) -> str:
-    """Ollama's error for the tool call ``final`` (the done object) would carry, cut in half.
+    """Ollama's error for the tool call ``final`` (the done object) carries, half written.
 
-    The text of ``harmony/harmonyparser.go`` (``HarmonyMessageHandler.Add``) at v0.32.15:
-    ``error parsing tool call: raw='%s', err=%w``; ``raw`` is what the model wrote after the
-    call's header, here the first half of the planned arguments (``{"`` without a planned call).
+    See :func:`fake_ollama.generation.tool_call_error`; without a planned call ``raw`` is ``{``.
     """
     message = final.get("message")
     calls = (message.get("tool_calls") if isinstance(message, dict) else None) or final.get(
         "tool_calls"
     )
-    raw = '{"'
-    if isinstance(calls, list) and calls:
-        text = orjson.dumps(calls[0].get("function", {}).get("arguments", {})).decode()
-        raw = text[: max(2, len(text) // 2)]
-    return f"{TOOL_PARSE_PREFIX}raw='{raw}', err={TRUNCATED_JSON}"
+    call = calls[0] if isinstance(calls, list) and calls else {}
+    return tool_call_error(call)

@@ -22,7 +22,9 @@ space), so the concatenated tokens are the words joined by single spaces.
   output): in the thinking first, where a match ends the reply with no content and no tool call,
   then in the content, which is cut at the first stop string (``done_reason`` stays ``stop``);
   **options.num_predict** > 0 caps thinking + content (+ tool call) tokens, thinking first, and
-  gives ``done_reason: "length"`` (a truncated tool call is dropped).
+  gives ``done_reason: "length"``; a cut inside the tool call ends the reply like Ollama 0.32.15
+  does (harmony/harmonyparser.go): ``error parsing tool call: raw='<the arguments written so
+  far>', err=unexpected end of JSON input`` in place of the done object (``fake_ollama.faults``).
 * **prompt_eval_count**: chat = sum over messages of (4 + words of content + words of thinking)
   + 16 per tool, at least 1; generate = 4 + words of system + words of prompt.
 * **embeddings**: SHAKE-256 of the UTF-8 text gives ``dim`` little-endian uint16 values, centred
@@ -75,6 +77,8 @@ class Plan:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     done_reason: str = "stop"
     eval_count: int = 0
+    # Ollama's error for a tool call cut by num_predict: sent in place of the done object.
+    call_error: str | None = None
 
 
 def fit_words(words: Sequence[str], n: int) -> list[str]:
@@ -217,12 +221,30 @@ def plan_reply(req: ReplyRequest) -> Plan:
     plan.eval_count = len(thinking) + cost
     budget = req.num_predict
     if 0 < budget < plan.eval_count:
+        if plan.tool_calls and budget > len(thinking):  # the call was being written
+            written = (budget - len(thinking)) / cost
+            plan.call_error = tool_call_error(plan.tool_calls[0], written)
         plan.thinking = thinking[:budget]
         plan.content = plan.content[: budget - len(plan.thinking)]
         plan.tool_calls = []
         plan.done_reason = "length"
         plan.eval_count = budget
     return plan
+
+
+TOOL_CALL_ERROR = "error parsing tool call: "
+TRUNCATED_JSON = "unexpected end of JSON input"  # Go's json.Unmarshal on a cut object
+
+
+def tool_call_error(call: dict[str, Any], written: float = 0.5) -> str:
+    """Ollama's error for ``call`` with only the ``written`` share of its arguments written.
+
+    The text of ``HarmonyMessageHandler.Add`` (harmony/harmonyparser.go, v0.32.15):
+    ``error parsing tool call: raw='%s', err=%w``, ``raw`` being the arguments' text so far.
+    """
+    text = orjson.dumps(call.get("function", {}).get("arguments", {})).decode()
+    raw = text[: min(len(text) - 1, max(1, int(len(text) * written)))]
+    return f"{TOOL_CALL_ERROR}raw='{raw}', err={TRUNCATED_JSON}"
 
 
 def _content_tokens(req: ReplyRequest) -> list[str]:

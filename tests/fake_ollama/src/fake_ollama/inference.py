@@ -110,7 +110,8 @@ async def _stream(ex: Exchange, state: State, job: Job, clock: _Clock) -> None:
         metrics = clock.metrics(job.prompt_eval_count, job.plan.eval_count)
         return job.shape.final(job.plan, False, metrics)
 
-    await stream_lines(ex, state, _chunks(ex, job, clock), final, job.fault)
+    chunks = _chunks(ex, job, clock)
+    await stream_lines(ex, state, chunks, final, job.fault, job.plan.call_error)
 
 
 async def _chunks(ex: Exchange, job: Job, clock: _Clock) -> AsyncIterator[dict[str, Any]]:
@@ -151,4 +152,5 @@ async def _whole(ex: Exchange, job: Job, clock: _Clock) -> None:
         clock.token()
         ex.tokens = job.plan.eval_count
     metrics = clock.metrics(job.prompt_eval_count, job.plan.eval_count)
-    await deliver_whole(ex, job.shape.final(job.plan, True, metrics), job.fault)
+    final = job.shape.final(job.plan, True, metrics)
+    await deliver_whole(ex, final, job.fault, job.plan.call_error)

@@ -132,6 +132,21 @@ def test_stream_failing_mid_answer_ends_with_the_model_error_event(
     assert chat_attempts(fake_ollama) == 1  # what was sent cannot be taken back
 
 
+def test_call_cut_by_max_tokens_is_the_model_error_not_a_gateway_failure(
+    gateway_url: str, gateway_api_key: str, fake_ollama: FakeOllamaProcess
+) -> None:
+    # No fault: 8 reasoning tokens, then max_tokens stops inside the call's arguments, and the
+    # fake answers like Ollama 0.32.15 (error parsing tool call). Asked again, it is cut again.
+    response = tool_chat(gateway_url, gateway_api_key, "gpt-oss:20b", max_tokens=10)
+    assert response.status_code == 502
+    assert_model_error(response.json()["error"])
+    assert chat_attempts(fake_ollama) == 2
+    assert [r["body"]["options"]["num_predict"] for r in fake_ollama.requests("/api/chat")] == [
+        10,
+        10,
+    ]
+
+
 def test_retry_frees_its_admission_slot(
     gateway_factory: Callable[..., str], gateway_api_key: str, fake_ollama: FakeOllamaProcess
 ) -> None:
