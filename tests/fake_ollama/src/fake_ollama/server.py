@@ -14,6 +14,8 @@ import uvicorn
 from fake_ollama.app import FakeOllamaApp
 from fake_ollama.config import Settings
 
+IDLE_KEEP_ALIVE_SECONDS = 3600
+
 
 class _Server(uvicorn.Server):
     """uvicorn's server, minus re-raising the signal after a graceful stop (exit code 0)."""
@@ -56,6 +58,10 @@ def serve(settings: Settings, host: str, port: int) -> int:
         log_level="warning",
         server_header=False,
         proxy_headers=False,
+        # Ollama (Go's http.Server, no IdleTimeout) keeps idle keep-alive connections open; so
+        # does the fake. uvicorn's 5 s default raced the gateway's own 5 s pool expiry: a
+        # connection reused just as the fake closed it failed with a ReadError (503).
+        timeout_keep_alive=IDLE_KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=settings.shutdown_grace,
     )
     server = _Server(config)
