@@ -87,6 +87,11 @@ up-cpu: env-file ## start the stack on the CPU only (no GPU override)
 down: ## stop the stack (models and keys stay in their volumes)
 	$(COMPOSE) down
 
+# Two gateway containers take turns behind nginx (gateway/rollout.sh; README "Upgrading").
+.PHONY: upgrade
+upgrade: env-file ## rebuild the gateway and roll it out without failing a request in flight
+	COMPOSE="$(COMPOSE) -f docker-compose.yml $(GPU_FILES)" gateway/rollout.sh
+
 logs: ## follow the logs (all services, or SERVICE=ollama)
 	$(COMPOSE) logs -f --tail=200 $(SERVICE)
 

@@ -5,8 +5,9 @@
 ``stream_every``-th request of a client is a streamed one, which counts as answered only when the
 whole event stream arrived (``data: [DONE]``). Nothing is retried: a request either gets its full
 200 answer or is a failure, counted by cause (``status 502``, ``ReadError``, ``incomplete
-stream`` ...). Every request carries its own ``X-Request-ID`` (``load-<n>``), so a test can look
-each one up in the fake Ollama's request log (e.g. to show that none ran twice).
+stream`` ...). Every request carries its own ``X-Request-ID`` (``load-<run>-<n>``, unique across
+runs), so a test can look each one up in the fake Ollama's request log (e.g. to show that none
+ran twice).
 
 The load runs on an event loop in a background thread, so a test can recycle, reload or upgrade
 the server while it runs::
@@ -26,6 +27,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import secrets
 import sys
 import threading
 import time
@@ -93,6 +95,7 @@ class Load:
         self.model = model
         self.max_requests = max_requests
         self.result = LoadResult()
+        self.id_prefix = f"load-{secrets.token_hex(4)}-"
         self._ids = itertools.count()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -154,7 +157,7 @@ class Load:
                 await self._one(client, stream=stream)
 
     async def _one(self, client: httpx.AsyncClient, *, stream: bool) -> None:
-        request_id = f"load-{next(self._ids)}"
+        request_id = f"{self.id_prefix}{next(self._ids)}"
         self.result.request_ids.append(request_id)
         body = {
             "model": self.model,

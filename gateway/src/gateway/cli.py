@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from gateway.access import keys_cli
 
@@ -21,6 +23,23 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _takeover(args: argparse.Namespace) -> int:
+    """Make this container's gateway the one nginx connects to (``make upgrade``, step 3)."""
+    from gateway.serving import handoff
+
+    if not args.socket_dir:
+        print("gateway takeover: GATEWAY_SOCKET_DIR is not set (see README 'Upgrading')")
+        return 2
+    directory = Path(args.socket_dir)
+    own = handoff.own_socket(directory)
+    if not handoff.serves(own):
+        print(f"gateway takeover: this gateway does not listen on {own}: nothing taken over")
+        return 1
+    link = handoff.publish(directory)
+    print(f"gateway takeover: {link} -> {own.name}: new connections come here")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``gateway`` command and its sub-commands."""
     parser = argparse.ArgumentParser(
@@ -34,6 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=None, help="worker processes (default $WEB_CONCURRENCY or 2)"
     )
     serve.set_defaults(handler=_serve)
+    takeover = commands.add_parser(
+        "takeover",
+        help="point nginx's gateway socket at this gateway (make upgrade runs it in the new one)",
+    )
+    takeover.add_argument(
+        "--socket-dir",
+        default=os.environ.get("GATEWAY_SOCKET_DIR", ""),
+        help="the socket directory shared with nginx (default $GATEWAY_SOCKET_DIR)",
+    )
+    takeover.set_defaults(handler=_takeover)
     keys_cli.register(commands)
     return parser
 

@@ -1,7 +1,8 @@
 """gunicorn configuration (``gunicorn -c python:gateway.gunicorn_conf``), driven by the environment.
 
-``WEB_CONCURRENCY`` workers of ``uvicorn_worker.UvicornWorker`` serving ``create_app()``; timeouts
-sized for long generations; workers recycled with jitter; proxy headers trusted only from
+``WEB_CONCURRENCY`` workers of ``gateway.serving.worker.GatewayWorker`` (uvicorn's worker, which
+leaves without failing a request) serving ``create_app()``; timeouts sized for long generations;
+workers recycled with jitter; proxy headers trusted only from
 ``FORWARDED_ALLOW_IPS`` (nginx). Prometheus multiprocess mode: the master prepares an empty
 ``PROMETHEUS_MULTIPROC_DIR`` before forking and drops a dead worker's live gauges. Each worker
 tunes its garbage collector once the app is loaded (see :func:`post_worker_init`).
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.observability.logs import logging_config
-from gateway.serving import arbiter
+from gateway.serving import arbiter, handoff
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Allocations between two young-generation collections (CPython's default: 700).
@@ -32,13 +33,20 @@ wsgi_app = "gateway.app:create_app()"
 # uvicorn_worker.UvicornWorker that leaves without failing a request (gateway.serving).
 worker_class = "gateway.serving.worker.GatewayWorker"
 bind = [os.environ.get("GATEWAY_BIND", "0.0.0.0:8000")]
+# compose: also a Unix socket in a volume shared with nginx, which a new container takes over
+# during `make upgrade` (gateway.serving.handoff).
+SOCKET_DIR = os.environ.get("GATEWAY_SOCKET_DIR", "")
+if SOCKET_DIR:
+    bind.append(handoff.bind_address(Path(SOCKET_DIR)))
 workers = _int("WEB_CONCURRENCY", 2)
 # Async workers: `timeout` only kills a worker whose event loop stopped heartbeating.
 timeout = _int("GUNICORN_TIMEOUT", 60)
 # In-flight generations get this long to finish on SIGTERM or a recycle (match stop_grace_period).
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 120)
-# Longer than nginx's upstream keepalive_timeout so nginx closes idle connections first.
-keepalive = _int("GUNICORN_KEEPALIVE", 75)
+# Idle keep-alive timeout: longer than nginx's upstream keepalive_timeout (10 s) so that nginx
+# always closes an idle connection first; also the longest a leaving worker keeps an idle
+# connection whose client does not close it (gateway.serving.protocol).
+keepalive = _int("GUNICORN_KEEPALIVE", 20)
 max_requests = _int("GUNICORN_MAX_REQUESTS", 20000)
 max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 2000)
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
@@ -68,12 +76,21 @@ def on_starting(server: Any) -> None:
 
 
 def when_ready(server: Any) -> None:
-    """Master, before the first fork: replace a worker that leaves on its own at once.
+    """Master, listening, before the first fork.
 
-    See :mod:`gateway.serving.arbiter`: a worker recycled after ``max_requests`` drains its
-    connections before it exits; its replacement starts when the draining starts.
+    - Replace a worker that leaves on its own at once (:mod:`gateway.serving.arbiter`: a worker
+      recycled after ``max_requests`` drains its connections before it exits).
+    - With ``GATEWAY_SOCKET_DIR``: publish this container's socket to nginx unless another live
+      gateway has it (:mod:`gateway.serving.handoff`; ``make upgrade`` hands it over later).
     """
     arbiter.install(server)
+    directory = Path(SOCKET_DIR)
+    if not SOCKET_DIR or not handoff.own_socket(directory).is_socket():
+        return
+    if handoff.publish_unless_served(directory):
+        server.log.info("Published %s to nginx", handoff.own_socket(directory))
+    elif handoff.published_target(directory) != handoff.own_socket(directory).name:
+        server.log.info("Another gateway serves nginx: this one waits for `gateway takeover`")
 
 
 def post_worker_init(worker: Any) -> None:

@@ -9,5 +9,9 @@ client sent is ever lost on a connection closed under it (:mod:`gateway.serving.
 :mod:`gateway.serving.worker`). A worker that leaves on its own tells the master, which starts its
 replacement at once rather than after the drain (:mod:`gateway.serving.arbiter`).
 
+A new gateway container takes over from the old one through the Unix socket nginx connects to
+(:mod:`gateway.serving.handoff`, ``make upgrade``): new connections go to the new container while
+the old one drains as above.
+
 Imports gunicorn and uvicorn only: nothing of the app.
 """

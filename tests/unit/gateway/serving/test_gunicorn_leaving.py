@@ -1,6 +1,7 @@
 """Real gunicorn (``gateway serve``, 2 workers) under continuous keep-alive load: workers recycled
 every ~100 requests, a ``SIGHUP`` reload, a ``SIGTERM`` stop. No request fails, and the fake Ollama
-ran each answered request's generation exactly once.
+ran each answered request's generation exactly once. ``FULL=1`` adds a 10-minute soak with
+recycling (README "CI").
 
 The load (``tests/support/load.py``) is 8 clients with one keep-alive connection each, sending
 chats and streams back to back and retrying nothing. Each test waits for what it is about (so
@@ -9,6 +10,7 @@ many recycles, the new workers) with a generous deadline; none assumes a fast ma
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections import Counter
@@ -27,6 +29,8 @@ MAX_REQUESTS = 100
 # How long a test may wait for what it needs (busy 2-core machine: generous).
 DEADLINE = 240.0
 HISTORY = 100_000
+FULL = os.environ.get("FULL", "") not in ("", "0")
+SOAK_SECONDS = 600.0
 
 
 def gunicorn_env(fake_url: str, **extra: str) -> dict[str, str]:
@@ -52,12 +56,10 @@ def fake(fake_ollama: FakeOllamaProcess) -> FakeOllamaProcess:
 
 def assert_each_generation_ran_once(fake: FakeOllamaProcess, result: LoadResult) -> None:
     """Every answered request reached Ollama exactly once, and no request more than once."""
-    seen = Counter(
-        record["request_id"]
-        for record in fake.requests(path="/api/chat")
-        if str(record.get("request_id", "")).startswith("load-")
-    )
-    twice = {request_id: n for request_id, n in seen.items() if n > 1}
+    seen = Counter(record.get("request_id") for record in fake.requests(path="/api/chat"))
+    twice = {
+        request_id: seen[request_id] for request_id in result.request_ids if seen[request_id] > 1
+    }
     assert not twice, f"generations ran more than once: {twice}"
     missing = [request_id for request_id in result.answered_chat_ids if request_id not in seen]
     assert not missing, f"answered without reaching Ollama: {missing[:5]}"
@@ -152,3 +154,20 @@ def test_sigterm_lets_a_stream_in_flight_finish(fake: FakeOllamaProcess) -> None
     assert received.rstrip().endswith("data: [DONE]")
     assert received.count('"content":') >= 10
     assert exit_status == 0
+
+
+@pytest.mark.skipif(not FULL, reason="a 10-minute soak: FULL=1")
+def test_ten_minutes_of_recycling_fail_no_request(
+    recycling_gateway: GunicornGateway, fake: FakeOllamaProcess
+) -> None:
+    seen: set[int] = set()
+    with running_load(recycling_gateway.url, TEST_API_KEY, clients=8) as load:
+        deadline = time.monotonic() + SOAK_SECONDS
+        while time.monotonic() < deadline:
+            seen.update(recycling_gateway.worker_pids())
+            time.sleep(1.0)
+    result = load.result
+
+    assert result.failed == 0, result.summary()
+    assert len(seen) > WORKERS + 4, "hardly any recycling happened"
+    assert_each_generation_ran_once(fake, result)
