@@ -6,8 +6,12 @@ and streams, nothing retried) for ``--seconds``, and samples the resident memory
 every ``--sample-every`` seconds. Prints one JSON report: requests sent, answered and failed (by
 cause), worker recycles, and the memory samples. It measured README "Worker recycling":
 
-    .venv/bin/python bench/soak.py --seconds 60 --max-requests 500        # failed requests
+    .venv/bin/python bench/soak.py --seconds 120 --max-requests 500       # failed requests
+    .venv/bin/python bench/soak.py --seconds 120 --reload-every 20        # SIGHUP reloads
     .venv/bin/python bench/soak.py --seconds 1800 --max-requests 0        # memory, no recycling
+
+``--worker-class uvicorn_worker.UvicornWorker`` runs uvicorn's stock worker instead of the
+gateway's (the "before" of README "Worker recycling").
 
 Exit status 0 when no request failed, 1 otherwise.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -69,6 +74,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--jitter", type=int, default=None, help="default: a tenth of the above")
     parser.add_argument("--sample-every", type=float, default=15.0, help="memory sample period")
+    parser.add_argument(
+        "--reload-every", type=float, default=0.0, help="SIGHUP the master this often (0: never)"
+    )
+    parser.add_argument(
+        "--worker-class", default="", help="another gunicorn worker class (default: the gateway's)"
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.seconds <= 24 * 3600 or min(args.workers, args.clients) < 1:
         parser.error("--seconds between 1 and 86400, --workers and --clients >= 1")
@@ -88,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         "GUNICORN_MAX_REQUESTS": str(args.max_requests),
         "GUNICORN_MAX_REQUESTS_JITTER": str(jitter),
     }
+    if args.worker_class:
+        env["GUNICORN_CMD_ARGS"] = f"--worker-class {args.worker_class}"
     samples: list[dict[str, Any]] = []
     with FakeOllamaProcess(args=["--quiet"]) as fake:
         env["GATEWAY_OLLAMA_URL"] = fake.url
@@ -96,10 +109,16 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             load.start()
             next_sample = started
+            reloads = 0
+            next_reload = started + args.reload_every if args.reload_every else float("inf")
             while (now := time.monotonic()) < started + args.seconds:
                 if now >= next_sample:
                     samples.append(sample(gateway, load, started))
                     next_sample += args.sample_every
+                if now >= next_reload:
+                    gateway.process.send_signal(signal.SIGHUP)
+                    reloads += 1
+                    next_reload += args.reload_every
                 time.sleep(min(1.0, max(0.0, started + args.seconds - now)))
             samples.append(sample(gateway, load, started))
             result = load.stop()
@@ -115,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         "streams_answered": result.streams_answered,
         "failed": result.failed,
         "failures": dict(result.failures),
+        "worker_class": args.worker_class or "gateway.serving.worker.GatewayWorker",
+        "reloads": reloads,
         "worker_recycles": log.count("Maximum request limit"),
         "workers_booted": log.count("Booting worker"),
         "memory": samples,
