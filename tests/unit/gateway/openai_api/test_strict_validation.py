@@ -253,3 +253,31 @@ def test_unreadable_bodies_are_400_saying_why(
     error = error_of(response)
     assert error["code"] == code
     assert hint in error["message"]
+
+
+NULLABLE = [
+    "stop",
+    "max_tokens",
+    "max_completion_tokens",
+    "seed",
+    "temperature",
+    "top_p",
+    "n",
+    "tools",
+    "tool_choice",
+    "response_format",
+    "stream_options",
+    "metadata",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "user",
+]
+
+
+def test_null_is_accepted_for_every_optional_parameter(
+    gateway_url: str, gateway_api_key: str
+) -> None:
+    body = _json(CHAT, **dict.fromkeys(NULLABLE))
+    response = _post(gateway_url, gateway_api_key, CHAT, body)
+    assert response.status_code == 200, response.text

@@ -63,6 +63,10 @@ def _string_or_strings(value: object) -> object:
     raise _invalid("string_or_list", "must be a string or an array of strings")
 
 
+StopSequences = Annotated[list[str], Field(max_length=4)]
+"""``stop``: OpenAI takes up to 4 sequences."""
+
+
 def _content_parts(value: object) -> object:
     """Message ``content``: a string becomes one text part; arrays are validated as parts."""
     if value is None or isinstance(value, list):
@@ -275,9 +279,7 @@ class GenerationRequest(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     seed: int | None = Field(None, ge=INT64_MIN, le=INT64_MAX)
-    stop: Annotated[list[str] | None, BeforeValidator(_string_or_strings), Field(max_length=4)] = (
-        None  # OpenAI takes up to 4 stop sequences
-    )
+    stop: Annotated[StopSequences | None, BeforeValidator(_string_or_strings)] = None
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     n: int | None = Field(None, ge=1, le=128)
