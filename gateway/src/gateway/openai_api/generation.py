@@ -158,6 +158,50 @@ async def first_object(
             raise
 
 
+class Attempts:
+    """The calls to Ollama made for one request: the stream of each attempt, the time spent
+    queued and upstream (summed over attempts), and the log line of a retry."""
+
+    def __init__(
+        self, ollama: OllamaClient, ctx: RequestContext, path: str, body: dict[str, Any]
+    ) -> None:
+        self.ollama = ollama
+        self.ctx = ctx
+        self.path = path
+        self.body = body
+        self._started = 0.0
+
+    def chunks(self) -> AsyncGenerator[dict[str, Any], None]:
+        """A new attempt: Ollama's objects, once one of its slots was granted."""
+        self._started = perf_counter()
+        chunks = self.ollama.generate(
+            self.path,
+            self.body,
+            request_id=self.ctx.request_id,
+            queue_key=self.ctx.key_id,
+            admitted=self._admitted,
+        )
+        return cast(AsyncGenerator[dict[str, Any], None], chunks)
+
+    def _admitted(self, waited: float | None) -> None:
+        """Note the time spent queued (summed over attempts); upstream time starts now."""
+        if waited is not None:
+            self.ctx.queued_seconds = (self.ctx.queued_seconds or 0.0) + waited
+        self._started = perf_counter()
+
+    def retrying(self, error: ModelOutputInvalid, produced: int) -> None:
+        """Before asking again: count the failed attempt's upstream time, and say why."""
+        self.ctx.add_upstream_time(self.elapsed())
+        log.warning(
+            "the model wrote a tool call Ollama could not parse; asking again",
+            extra={"model": self.body.get("model"), "chunks": produced, "error": error.message},
+        )
+
+    def elapsed(self) -> float:
+        """Seconds since the current attempt was admitted."""
+        return perf_counter() - self._started
+
+
 class Generation:
     """One call to ``/api/chat`` or ``/api/generate`` for one gateway request."""
 
@@ -177,37 +221,17 @@ class Generation:
         self.path = path
         self.body = body
         self.read = read
-        self._started = 0.0
+        self.attempts = Attempts(ollama, ctx, path, body)
+        self._chunks = self.attempts.chunks
         # OpenAI ``stop``: matched here on the answer (see gateway.openai_api.stops).
         self._stop_strings = stops
         self._stops = StopMatcher(stops) if any(stops) else None
         self.stopped = False  # a stop string matched: the generation ends here
 
-    def _chunks(self) -> AsyncGenerator[dict[str, Any], None]:
-        self._started = perf_counter()
-        chunks = self.ollama.generate(
-            self.path,
-            self.body,
-            request_id=self.ctx.request_id,
-            queue_key=self.ctx.key_id,
-            admitted=self._admitted,
-        )
-        return cast(AsyncGenerator[dict[str, Any], None], chunks)
-
-    def _admitted(self, waited: float | None) -> None:
-        """Note the time spent queued (summed over attempts); upstream time starts now."""
-        if waited is not None:
-            self.ctx.queued_seconds = (self.ctx.queued_seconds or 0.0) + waited
-        self._started = perf_counter()
-
     def _retrying(self, error: ModelOutputInvalid, produced: int) -> None:
-        """Before asking again: count the failed attempt's upstream time, reset the stop matcher."""
-        self.ctx.add_upstream_time(perf_counter() - self._started)
+        """Before asking again: count the failed attempt, reset the stop matcher."""
+        self.attempts.retrying(error, produced)
         self._stops = StopMatcher(self._stop_strings) if self._stops is not None else None
-        log.warning(
-            "the model wrote a tool call Ollama could not parse; asking again",
-            extra={"model": self.body.get("model"), "chunks": produced, "error": error.message},
-        )
 
     def _take(self, output: Output, chunk: dict[str, Any]) -> Piece:
         """Add one Ollama object to ``output`` (noting the first token's arrival).
@@ -245,7 +269,7 @@ class Generation:
     def _end(self, output: Output, outcome: str) -> None:
         """Record usage, upstream time and outcome on the context (once per generation)."""
         ctx = self.ctx
-        ctx.add_upstream_time(perf_counter() - self._started)
+        ctx.add_upstream_time(self.attempts.elapsed())
         if output.final is not None:
             ctx.record_final_chunk(output.final)
         else:  # cut short: count the tokens produced so far (the prompt count never came)

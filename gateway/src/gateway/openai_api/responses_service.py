@@ -14,15 +14,19 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from time import perf_counter
-from typing import Any, cast
+from typing import Any
 
 from starlette.requests import Request
 
 from gateway.access.rights import authorize_model
 from gateway.context import CLIENT_DISCONNECT, OK, RequestContext
 from gateway.errors import GatewayError, ModelOutputInvalid
-from gateway.openai_api.generation import INVALID_OUTPUT_RETRIES, first_object, outcome_of
+from gateway.openai_api.generation import (
+    INVALID_OUTPUT_RETRIES,
+    Attempts,
+    first_object,
+    outcome_of,
+)
 from gateway.openai_api.protocol.responses import ResponsesRequest
 from gateway.openai_api.response_builder import ResponseBuilder
 from gateway.openai_api.translate.responses import chat_body
@@ -56,34 +60,11 @@ class ResponsesService:
         authorize_model(ctx, ollama_model)
         # Translating here makes every 400 happen before any upstream work.
         self.body = chat_body(request, ollama_model)
-        self._started = 0.0
+        self.attempts = Attempts(ollama, ctx, CHAT_PATH, self.body)
+        self._chunks = self.attempts.chunks
+        self._retrying = self.attempts.retrying
         self._ended = False
         self._whole: ResponseBuilder | None = None  # the whole answer's current attempt
-
-    def _chunks(self) -> AsyncGenerator[dict[str, Any], None]:
-        self._started = perf_counter()
-        chunks = self.ollama.generate(
-            CHAT_PATH,
-            self.body,
-            request_id=self.ctx.request_id,
-            queue_key=self.ctx.key_id,
-            admitted=self._admitted,
-        )
-        return cast(AsyncGenerator[dict[str, Any], None], chunks)
-
-    def _admitted(self, waited: float | None) -> None:
-        """Note the time spent queued (summed over attempts); upstream time starts now."""
-        if waited is not None:
-            self.ctx.queued_seconds = (self.ctx.queued_seconds or 0.0) + waited
-        self._started = perf_counter()
-
-    def _retrying(self, error: ModelOutputInvalid, produced: int) -> None:
-        """Before asking again: count the failed attempt's upstream time."""
-        self.ctx.add_upstream_time(perf_counter() - self._started)
-        log.warning(
-            "the model wrote a tool call Ollama could not parse; asking again",
-            extra={"model": self.body.get("model"), "chunks": produced, "error": error.message},
-        )
 
     def _take(self, builder: ResponseBuilder, chunk: dict[str, Any]) -> bytes:
         """Feed one chunk to ``builder`` (noting the first token's arrival)."""
@@ -98,7 +79,7 @@ class ResponsesService:
             return
         self._ended = True
         ctx = self.ctx
-        ctx.add_upstream_time(perf_counter() - self._started)
+        ctx.add_upstream_time(self.attempts.elapsed())
         if builder is not None and builder.final is not None:
             ctx.record_final_chunk(builder.final)
         else:  # cut short: count the chunks produced so far (the prompt count never came)
