@@ -32,8 +32,12 @@ typecheck: install ## mypy (strict)
 security: install ## bandit over the shipped code
 	$(BIN)/bandit -q -c pyproject.toml -r gateway/src client/src
 
-unit: install ## unit + integration tests (no Docker), with the gateway coverage floor
-	$(BIN)/pytest -m "not e2e and not smoke" --cov --cov-report=term $(PYTEST_ARGS)
+# FULL=1 adds the long soaks (marker `soak`); otherwise they are deselected, not skipped.
+FULL ?=
+UNIT_MARKERS := not e2e and not smoke$(if $(filter-out 0,$(FULL)),, and not soak)
+
+unit: install ## unit + integration tests (no Docker), with the gateway coverage floor [FULL=1: + soaks]
+	$(BIN)/pytest -m "$(UNIT_MARKERS)" --cov --cov-report=term $(PYTEST_ARGS)
 
 test: lint typecheck security unit ## everything that needs no Docker: lint, types, security, tests
 

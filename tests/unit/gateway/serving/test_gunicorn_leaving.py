@@ -10,7 +10,6 @@ many recycles, the new workers) with a generous deadline; none assumes a fast ma
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from collections import Counter
@@ -29,7 +28,6 @@ MAX_REQUESTS = 100
 # How long a test may wait for what it needs (busy 2-core machine: generous).
 DEADLINE = 240.0
 HISTORY = 100_000
-FULL = os.environ.get("FULL", "") not in ("", "0")
 SOAK_SECONDS = 600.0
 
 
@@ -156,7 +154,7 @@ def test_sigterm_lets_a_stream_in_flight_finish(fake: FakeOllamaProcess) -> None
     assert exit_status == 0
 
 
-@pytest.mark.skipif(not FULL, reason="a 10-minute soak: FULL=1")
+@pytest.mark.soak  # deselected unless FULL=1 (make unit FULL=1)
 def test_ten_minutes_of_recycling_fail_no_request(
     recycling_gateway: GunicornGateway, fake: FakeOllamaProcess
 ) -> None:
