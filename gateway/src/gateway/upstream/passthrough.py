@@ -164,6 +164,15 @@ def check_options(body: bytes) -> None:
             raise InvalidRequest("Option 'stop' must be an array of strings.", param="options.stop")
 
 
+def routing_model(ollama: OllamaClient, body: bytes | None) -> str | None:
+    """The model a native generation names, read only when there are backends to choose from."""
+    if not body or not ollama.router.several:
+        return None
+    with contextlib.suppress(InvalidRequest):  # Ollama answers a malformed body itself
+        return next(iter(requested_models(body)), None)
+    return None
+
+
 def error_line(message: str) -> bytes:
     """Ollama's mid-stream error line."""
     return orjson.dumps({"error": message}) + b"\n"
@@ -277,18 +286,33 @@ async def relay(
     if tap_usage and body:
         check_options(body)
     owner = AsyncExitStack()
-    try:
-        if tap_usage:  # a generation: wait for one of Ollama's slots (admission control)
-            slot = ollama.generation_slot(ctx.key_id)
-            ctx.queued_seconds = await until_disconnect(
-                request, ctx, owner.enter_async_context(slot)
-            )
+    started = perf_counter()
+
+    def admitted(waited: float | None) -> None:  # each attempt's wait for a slot, summed
+        nonlocal started
+        if waited is not None:
+            ctx.queued_seconds = (ctx.queued_seconds or 0.0) + waited
         started = perf_counter()
-        opening = ollama.open(
-            request.method, request.url.path, content=body, request_id=ctx.request_id
-        )
+
+    try:
         # Ollama sends nothing before a ``stream: false`` answer is complete: watch the client.
-        upstream = await until_disconnect(request, ctx, owner.enter_async_context(opening))
+        if tap_usage:  # a generation: to a backend the router picks, holding one of its slots
+            opening = ollama.routed(
+                request.method,
+                request.url.path,
+                content=body,
+                request_id=ctx.request_id,
+                model=routing_model(ollama, body),
+                queue_key=ctx.key_id,
+                admitted=admitted,
+            )
+            answer = await until_disconnect(request, ctx, owner.enter_async_context(opening))
+            upstream = answer.response
+        else:
+            reading = ollama.open(
+                request.method, request.url.path, content=body, request_id=ctx.request_id
+            )
+            upstream = await until_disconnect(request, ctx, owner.enter_async_context(reading))
     except BaseException:
         await owner.aclose()  # frees the slot
         raise
