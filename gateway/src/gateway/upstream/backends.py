@@ -100,6 +100,12 @@ class Backend:
         self.loaded: frozenset[str] | None = None  # models in /api/ps; None: not known yet
         self.loaded_at: float | None = None
 
+    def __repr__(self) -> str:
+        return f"Backend({self.name})"
+
+    def __str__(self) -> str:
+        return self.name
+
     @property
     def ejected(self) -> bool:
         """True while the backend is left out of the picks."""

@@ -61,9 +61,17 @@ class OllamaClient:
     (:mod:`gateway.upstream.failover`); other calls go to any backend that is in (:attr:`http`).
     """
 
-    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        router: Router | None = None,
+    ):
+        """A client over ``router``'s backends (by default: ``settings.backend_urls``, reached
+        through ``transport`` when one is given)."""
         self.settings = settings
-        self.router = Router(
+        self.router = router or Router(
             settings,
             [Backend(url, settings, transport=transport) for url in settings.backend_urls],
         )
