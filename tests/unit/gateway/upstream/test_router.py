@@ -265,9 +265,13 @@ async def test_a_stream_broken_midway_is_not_retried_and_counts_against_the_back
         fleet.set(index, breaks)
     client = await client_of(fleet)
     seen: list[str] = []
-    with pytest.raises(UpstreamError, match="broke in the middle"):
+
+    async def read_all() -> None:
         async for chunk in client.generate("/api/chat", BODY):
             seen.append(chunk["message"]["content"])
+
+    with pytest.raises(UpstreamError, match="broke in the middle"):
+        await read_all()
     assert seen == ["Hello"]
     assert sum(fleet.hits.values()) == 1
     assert sum(b.consecutive_failures for b in fleet.backends) == 1
