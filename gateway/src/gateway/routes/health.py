@@ -26,14 +26,17 @@ async def ready(request: Request) -> Response:
     The body names each component with its status, latency and what to do; results are cached
     per worker for ``GATEWAY_READY_CACHE_SECONDS``. With admission control on, ``queue`` shows
     Ollama's generation slots (capacity, in flight) and the requests waiting for one: a full
-    queue answers 503 to new generations but does not make the gateway unready.
+    queue answers 503 to new generations but does not make the gateway unready. With several
+    Ollama backends, ``backends`` shows this worker's view of each one.
     """
     checker: ReadinessChecker = request.app.state.readiness
     result = await checker.check()
     body = result.body()
-    admission = get_ollama(request).admission
-    if admission is not None:
-        body["queue"] = await admission.status()
+    ollama = get_ollama(request)
+    if ollama.admission is not None:
+        body["queue"] = await ollama.admission.status()
+    if ollama.router.several:  # each backend: ok or ejected, in flight, failures, loaded models
+        body["backends"] = ollama.router.status()
     # A 503 here reports on the dependencies; it is not a failed request.
     get_context(request).outcome = OK
     return Response(
