@@ -1,0 +1,206 @@
+"""Several Ollama backends behind the real ``gateway serve`` (gunicorn, 2 workers), each backend a
+fake Ollama process: the spread, a backend killed between requests and mid-stream, readmission.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from fake_ollama.testing import FakeOllamaProcess
+from tests.support.gunicorn import GunicornGateway, running_gunicorn
+from tests.support.load import Load, LoadResult
+from tests.support.waiting import PATIENCE, wait_until
+
+KEY = "sk-several-backends-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+WORKERS = 2
+CHAT = {"model": "gpt-oss:20b", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@dataclass
+class Deployment:
+    """The gateway and its fake Ollama backends."""
+
+    gateway: GunicornGateway
+    backends: list[FakeOllamaProcess]
+    killed: set[int]
+
+    @property
+    def url(self) -> str:
+        """The gateway's base URL."""
+        return self.gateway.url
+
+    def generations(self) -> list[int]:
+        """Generations each backend ran so far (0 for a killed one)."""
+        return [
+            0 if b.port in self.killed else b.stats()["generations_total"] for b in self.backends
+        ]
+
+    def kill(self, backend: FakeOllamaProcess) -> None:
+        """Crash ``backend`` (SIGKILL: its connections reset, its port closes)."""
+        os.kill(backend.pid, signal.SIGKILL)
+        os.waitpid(backend.pid, 0)
+        self.killed.add(backend.port)
+
+    def in_flight(self) -> dict[str, float]:
+        """``gateway_backend_in_flight`` per backend, summed over the workers."""
+        text = httpx.get(f"{self.url}/metrics", timeout=PATIENCE).text
+        found = re.findall(r'^gateway_backend_in_flight\{backend="([^"]+)"\} (\S+)$', text, re.M)
+        return {name: float(value) for name, value in found}
+
+
+@contextmanager
+def deployment(
+    count: int, gateway_env: dict[str, str] | None = None, **fake_knobs: str
+) -> Iterator[Deployment]:
+    """``count`` fake Ollama processes and a gateway (``gateway_env`` added) routing over them."""
+    with ExitStack() as stack:
+        env = {f"FAKE_OLLAMA_{k.upper()}": v for k, v in fake_knobs.items()}
+        backends = [
+            stack.enter_context(FakeOllamaProcess(env={"FAKE_OLLAMA_QUIET": "true", **env}))
+            for _ in range(count)
+        ]
+        env = {
+            **(gateway_env or {}),
+            "GATEWAY_OLLAMA_URLS": ",".join(b.url for b in backends),
+            "GATEWAY_API_KEYS": KEY,
+            "GATEWAY_DEFAULT_RPM": "0",
+            "GATEWAY_DEFAULT_TPM": "0",
+            "GATEWAY_DEFAULT_MAX_CONCURRENT": "0",
+            "GATEWAY_BACKEND_EJECTION_SECONDS": "1",
+        }
+        gateway = stack.enter_context(running_gunicorn(env, workers=WORKERS))
+        yield Deployment(gateway, backends, set())
+
+
+def run_load(url: str, requests: int, clients: int) -> LoadResult:
+    """Send ``requests`` chat completions (every second one streamed) from ``clients`` clients
+    (a few more: each client finishes the request it is in)."""
+    load = Load(url, KEY, clients=clients, stream_every=2, max_requests=requests)
+    load.start()
+    wait_until(lambda: load.result.sent >= requests, f"{requests} requests answered", 300)
+    return load.stop()
+
+
+def test_the_generations_spread_evenly_over_four_backends() -> None:
+    with deployment(4) as stack:
+        result = run_load(stack.url, requests=2000, clients=16)
+        assert result.failed == 0, result.summary()
+        counts = stack.generations()
+        total = sum(counts)
+        assert total == result.sent
+        shares = [count / total for count in counts]
+        assert all(0.15 <= share <= 0.35 for share in shares), counts
+        assert set(stack.in_flight().values()) == {0.0}
+
+
+def test_a_backend_killed_between_requests_costs_no_request() -> None:
+    with deployment(3) as stack:
+        victim = stack.backends[0]
+        stack.kill(victim)
+        result = run_load(stack.url, requests=300, clients=6)
+        assert result.failed == 0, result.summary()
+        assert result.answered >= 300
+        ready = httpx.get(f"{stack.url}/health/ready", timeout=PATIENCE).json()
+        states = {b["name"]: b["status"] for b in ready["backends"]}
+        assert states[f"127.0.0.1:{victim.port}"] == "ejected"
+        assert set(stack.in_flight().values()) == {0.0}
+
+
+def test_a_backend_killed_mid_stream_ends_that_stream_with_one_error_then_recovers() -> None:
+    with deployment(2, token_delay="0.05", content_tokens="400") as stack:
+        with httpx.stream(
+            "POST",
+            f"{stack.url}/v1/chat/completions",
+            json={**CHAT, "stream": True},
+            headers=AUTH,
+            timeout=PATIENCE,
+        ) as response:
+            assert response.status_code == 200
+            lines = response.iter_lines()
+            events = [next(lines) for _ in range(6)]  # the stream is under way
+            serving = [b for b in stack.backends if b.stats()["generations_in_flight"] == 1]
+            assert len(serving) == 1
+            victim = serving[0]
+            survivor = next(b for b in stack.backends if b is not victim)
+            stack.kill(victim)
+            events += list(lines)
+        data = [e for e in events if e.startswith("data: ")]
+        errors = [e for e in data if e.startswith('data: {"error"')]
+        assert len(errors) == 1, data[-3:]
+        assert data[-1] == errors[0]
+        assert "data: [DONE]" not in data
+
+        survivor.configure(token_delay=0.0, content_tokens=12)
+        for _ in range(20):
+            answer = httpx.post(
+                f"{stack.url}/v1/chat/completions", json=CHAT, headers=AUTH, timeout=PATIENCE
+            )
+            assert answer.status_code == 200, answer.text
+
+        # The killed backend comes back on its port: after its back-off a probe readmits it.
+        revived = FakeOllamaProcess(port=victim.port, env={"FAKE_OLLAMA_QUIET": "true"})
+        with revived:
+
+            def revived_serves() -> bool:
+                httpx.post(
+                    f"{stack.url}/v1/chat/completions", json=CHAT, headers=AUTH, timeout=PATIENCE
+                ).raise_for_status()
+                return revived.stats()["generations_total"] > 0
+
+            wait_until(revived_serves, "the revived backend gets generations again", step=0.2)
+        assert set(stack.in_flight().values()) == {0.0}
+
+
+@pytest.mark.parametrize("path", ["/api/tags", "/api/ps"])
+def test_model_lists_merge_every_backend(path: str) -> None:
+    with deployment(2) as stack:
+        stack.backends[1].call("POST", "/api/pull", {"model": "all-minilm", "stream": False})
+        for backend in stack.backends:
+            backend.call(
+                "POST", "/api/generate", {"model": "gpt-oss:20b", "prompt": "x", "stream": False}
+            )
+        listed = httpx.get(f"{stack.url}{path}", headers=AUTH, timeout=PATIENCE).json()
+        names = [m["name"] for m in listed["models"]]
+        if path == "/api/tags":
+            assert sorted(names) == ["all-minilm:latest", "gpt-oss:20b"]
+        else:
+            assert names.count("gpt-oss:20b") == 2
+
+
+def test_pull_and_delete_reach_every_backend() -> None:
+    admin = {"GATEWAY_AUTH_DISABLED": "true", "GATEWAY_API_KEYS": ""}
+    with deployment(2, admin) as stack:
+
+        def everywhere(name: str) -> list[bool]:
+            return [
+                name in [m["name"] for m in b.call("GET", "/api/tags")["models"]]
+                for b in stack.backends
+            ]
+
+        pulled = httpx.post(
+            f"{stack.url}/api/pull",
+            json={"model": "all-minilm", "stream": False},
+            timeout=PATIENCE,
+        )
+        assert (pulled.status_code, pulled.json()) == (200, {"status": "success"})
+        assert everywhere("all-minilm:latest") == [True, True]
+
+        deleted = httpx.request(
+            "DELETE", f"{stack.url}/api/delete", json={"model": "all-minilm"}, timeout=PATIENCE
+        )
+        assert deleted.status_code == 200
+        assert everywhere("all-minilm:latest") == [False, False]
+
+        stack.backends[1].configure(pull_failures=1)
+        failed = httpx.post(f"{stack.url}/api/pull", json={"model": "all-minilm"}, timeout=PATIENCE)
+        last = failed.text.strip().splitlines()[-1]
+        assert f"Ollama backend 127.0.0.1:{stack.backends[1].port}" in last
