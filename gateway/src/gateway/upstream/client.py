@@ -27,12 +27,13 @@ from gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from gateway.settings import Settings
+from gateway.settings import RATELIMIT_SCHEMES, Settings
 from gateway.upstream.admission import Admission
 from gateway.upstream.backends import Backend, upstream_timeout
 from gateway.upstream.capabilities import capability_error, missing_capability
 from gateway.upstream.deadline import ReadDeadline
 from gateway.upstream.failover import AnyBackendTransport, Routed, routed
+from gateway.upstream.inflight_redis import SharedInFlight
 from gateway.upstream.router import Router
 
 log = logging.getLogger("gateway.upstream")
@@ -74,6 +75,7 @@ class OllamaClient:
         self.router = router or Router(
             settings,
             [Backend(url, settings, transport=transport) for url in settings.backend_urls],
+            shared=shared_counts(settings),
         )
         # Read-only calls: any backend that is in. Its host is replaced by the backend's.
         self.http = httpx.AsyncClient(
@@ -115,14 +117,7 @@ class OllamaClient:
                 method, path, content=content, request_id=request_id, model=model, backend=backend
             )
 
-        return routed(
-            self.router,
-            open_on,
-            model=model,
-            queue_key=queue_key,
-            generation=True,
-            admitted=admitted,
-        )
+        return routed(self.router, open_on, model=model, queue_key=queue_key, admitted=admitted)
 
     def _url(self, http: httpx.AsyncClient, path: str) -> httpx.URL:
         """The absolute URL of ``path`` on ``http``'s Ollama, parsed and merged once per path.
@@ -451,6 +446,13 @@ def _decode_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UpstreamError("Ollama sent an unexpected reply (not a JSON object).")
     return data
+
+
+def shared_counts(settings: Settings) -> SharedInFlight | None:
+    """In-flight counts shared by every worker (in the rate limits' Redis), with several
+    backends; None otherwise (this worker counts its own)."""
+    redis = settings.ratelimit_storage.startswith(RATELIMIT_SCHEMES[1:])
+    return SharedInFlight(settings) if redis and len(settings.backend_urls) > 1 else None
 
 
 def encode(body: dict[str, Any]) -> bytes:

@@ -145,31 +145,29 @@ async def routed(
     *,
     model: str | None,
     queue_key: str | None = None,
-    generation: bool = False,
     admitted: Callable[[float | None], None] | None = None,
 ) -> AsyncIterator[Routed]:
-    """Open a request on a backend, and on others while it fails before its answer started.
+    """Open a generation on a backend, and on others while it fails before its answer started.
 
-    ``open_on(backend)`` opens it (raising :class:`GatewayError` when that fails). A
-    ``generation`` counts as in flight on its backend and first waits for one of the backend's
-    slots (admission control); ``admitted`` is told the seconds each attempt queued. Yields the
-    first acceptable answer (or the last one); the backend's slot and count are held until the
-    block exits.
+    ``open_on(backend)`` opens it (raising :class:`GatewayError` when that fails). Each attempt
+    counts as in flight on its backend and first waits for one of the backend's slots (admission
+    control); ``admitted`` is told the seconds each attempt queued. Yields the first acceptable
+    answer (or the last one); the backend's slot and count are held until the block exits.
     """
     attempts = Attempts(router, model)
-    while (backend := attempts.next_backend()) is not None:
+    while (claim := await router.claim(model, attempts.tried)) is not None:
+        backend = claim.backend
+        attempts.tried.append(backend)
         stack = AsyncExitStack()
+        stack.callback(router.release, claim)
         try:
             waited: float | None = None
-            if generation:
-                backend.started()
-                stack.callback(backend.finished)
-                if backend.admission is not None:
-                    waited = await stack.enter_async_context(
-                        backend.admission.slot(queue_key or "anonymous")
-                    )
-                if admitted is not None:
-                    admitted(waited)
+            if backend.admission is not None:
+                waited = await stack.enter_async_context(
+                    backend.admission.slot(queue_key or "anonymous")
+                )
+            if admitted is not None:
+                admitted(waited)
             response = await stack.enter_async_context(open_on(backend))
             raw = None
             if response.status_code >= 500 and not attempts.last:
@@ -190,7 +188,7 @@ async def routed(
         async with stack:
             yield Routed(backend, response, waited)
         return
-    raise ServiceUnavailable(  # not reached: the first pick always finds a backend
+    raise ServiceUnavailable(  # not reached: the first claim always finds a backend
         "No Ollama backend is configured.",
         retry_after=router.settings.retry_after_seconds,
         code="ollama_unavailable",

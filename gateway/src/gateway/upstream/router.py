@@ -14,8 +14,10 @@ and readmitted when it answers. If every backend is ejected (the last one never 
 :mod:`gateway.upstream.backends`), all of them are candidates again: better a try than a
 certain 503.
 
-The in-flight counts are this worker's (a pick costs no network round trip); random ties spread
-the workers' picks evenly.
+Generations in flight are counted across every worker and replica when the rate limits live in
+Redis (:mod:`gateway.upstream.inflight_redis`: the pick and the count are one Lua script), else
+in this worker; read-only calls pick by this worker's counts (no round trip). If Redis fails, the
+pick falls back to this worker's counts.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Coroutine, Iterable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -32,6 +35,7 @@ import orjson
 
 from gateway.settings import Settings, with_tag
 from gateway.upstream.backends import Backend
+from gateway.upstream.inflight_redis import CountsUnavailable, SharedInFlight
 
 log = logging.getLogger("gateway.router")
 
@@ -41,6 +45,14 @@ COLD_ROUNDS = 2
 """A backend without the model loaded counts as this many rounds of parallel slots busier."""
 BUSY_PENALTY = 10
 """Extra score of a backend that answered "server busy" within the last second."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A generation counted in flight on ``backend`` (``lease``: its count in Redis, if any)."""
+
+    backend: Backend
+    lease: str | None
 
 
 def loaded_models(raw: bytes) -> frozenset[str] | None:
@@ -70,12 +82,14 @@ class Router:
         backends: Sequence[Backend],
         *,
         rng: random.Random | None = None,
+        shared: SharedInFlight | None = None,
     ) -> None:
         if not backends:
             raise ValueError("the router needs at least one Ollama backend")
         self.settings = settings
         self.backends = list(backends)
         self.rng = rng or random.SystemRandom()
+        self.shared = shared
         self.cold_penalty = COLD_ROUNDS * max(1, settings.ollama_parallel)
         self._refreshing: dict[Backend, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
@@ -95,17 +109,60 @@ class Router:
         return [b for b in live if b not in tried]
 
     def pick(self, model: str | None, avoid: Iterable[Backend] = ()) -> Backend | None:
-        """The candidate with the lowest score for ``model`` (random among equals), or None."""
+        """The candidate with the lowest score for ``model`` (random among equals), or None.
+
+        Scored by this worker's counts; nothing is counted (see :meth:`claim`).
+        """
         self._refresh_due()
         candidates = self.candidates(avoid)
-        if not candidates:
-            return None
+        return self._lowest(candidates, model) if candidates else None
+
+    def _lowest(self, candidates: Sequence[Backend], model: str | None) -> Backend:
         if len(candidates) == 1:
             return candidates[0]
         wanted = with_tag(model) if model else None
         scores = [self._score(b, wanted) for b in candidates]
         lowest = min(scores)
         return self.rng.choice([b for b, s in zip(candidates, scores, strict=True) if s == lowest])
+
+    async def claim(self, model: str | None, avoid: Iterable[Backend] = ()) -> Claim | None:
+        """Pick a backend for a generation of ``model`` and count it in flight there (in Redis
+        when the counts are shared); None when no candidate is left. End it with
+        :meth:`release`."""
+        self._refresh_due()
+        candidates = self.candidates(avoid)
+        if not candidates:
+            return None
+        claim = Claim(self._lowest(candidates, model), None)
+        if self.shared is not None and len(candidates) > 1:
+            order = self.rng.sample(candidates, len(candidates))  # ties go to the first
+            wanted = with_tag(model) if model else None
+            penalties = [self._score(b, wanted) - b.in_flight for b in order]
+            try:
+                index, lease = await self.shared.claim([b.url for b in order], penalties)
+            except CountsUnavailable as exc:
+                log.warning(
+                    "shared in-flight counts unreachable: picking by this worker's counts",
+                    extra={"error": str(exc)},
+                )
+            else:
+                claim = Claim(order[index], lease)
+        claim.backend.started()
+        return claim
+
+    def release(self, claim: Claim) -> None:
+        """The generation of ``claim`` ended (however it ended)."""
+        claim.backend.finished()
+        if self.shared is not None and claim.lease is not None:
+            # In the background: the generation may be ending in a cancelled task.
+            self.spawn(self._release_shared(self.shared, claim.backend, claim.lease))
+
+    @staticmethod
+    async def _release_shared(shared: SharedInFlight, backend: Backend, lease: str) -> None:
+        try:
+            await shared.release(backend.url, lease)
+        except CountsUnavailable as exc:  # the lease expires by itself
+            log.warning("could not release an in-flight count", extra={"error": str(exc)})
 
     def _score(self, backend: Backend, model: str | None) -> int:
         score = backend.in_flight
@@ -197,3 +254,5 @@ class Router:
             task.cancel()
         for backend in self.backends:
             await backend.aclose()
+        if self.shared is not None:
+            await self.shared.aclose()

@@ -17,7 +17,8 @@ import pytest
 from fake_ollama.testing import FakeOllamaProcess
 from tests.support.gunicorn import GunicornGateway, running_gunicorn
 from tests.support.load import Load, LoadResult
-from tests.support.waiting import PATIENCE, wait_until
+from tests.support.waiting import PATIENCE, leaving_request, wait_until
+from tests.unit.gateway.access.ratelimit_support import running_redis
 
 KEY = "sk-several-backends-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -158,6 +159,26 @@ def test_a_backend_killed_mid_stream_ends_that_stream_with_one_error_then_recove
 
             wait_until(revived_serves, "the revived backend gets generations again", step=0.2)
         assert set(stack.in_flight().values()) == {0.0}
+
+
+def test_with_redis_the_workers_count_generations_together() -> None:
+    """Four generations at once from two workers land one per backend: each pick sees the
+    others' generations (in Redis), not only its own worker's."""
+    with running_redis() as redis:
+        shared = {"GATEWAY_RATELIMIT_STORAGE": redis.url}
+        with deployment(4, shared, first_token_delay="600") as stack, ExitStack() as clients:
+            for n in range(4):
+                clients.enter_context(
+                    leaving_request(f"{stack.url}/v1/chat/completions", {**CHAT, "n": 1}, AUTH)
+                )
+
+                def arrived(n: int = n) -> bool:
+                    return sum(b.stats()["generations_in_flight"] for b in stack.backends) > n
+
+                wait_until(arrived, f"generation {n + 1} at a backend")
+            assert [b.stats()["generations_in_flight"] for b in stack.backends] == [1, 1, 1, 1]
+            clients.close()  # the clients leave: every generation is cancelled
+            wait_until(lambda: set(stack.in_flight().values()) == {0.0}, "in-flight counts at 0")
 
 
 @pytest.mark.parametrize("path", ["/api/tags", "/api/ps"])
