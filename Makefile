@@ -106,6 +106,26 @@ down: ## stop the stack (models and keys stay in their volumes)
 upgrade: env-file ## rebuild the gateway and roll it out without failing a request in flight
 	COMPOSE="$(COMPOSE) -f docker-compose.yml $(if $(wildcard docker-compose.gpus.yml),-f docker-compose.gpus.yml,$(GPU_FILES))" gateway/rollout.sh
 
+# ---- Docker Swarm (docker-stack.yml; README "Docker Swarm") -----------------------------------
+STACK ?= gptoss
+.PHONY: swarm-up swarm-down
+
+swarm-up: env-file ## deploy on Docker Swarm (docker-stack.yml, + GPUs when nvidia-smi works, + TLS when certs exist)
+	@test "$$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)" = active || { \
+		echo "This Docker engine is not part of a swarm: run 'docker swarm init' first (README 'Docker Swarm')."; exit 2; }
+	$(COMPOSE) -f docker-compose.yml build ollama gateway nginx
+	@test -f "$${GATEWAY_KEYS_SECRET_FILE:-keys.json}" || { \
+		echo '{"version": 1, "keys": []}' > "$${GATEWAY_KEYS_SECRET_FILE:-keys.json}"; \
+		echo "created an empty keys.json: the keys in GATEWAY_API_KEYS (.env) apply"; }
+	@set -a; . ./.env; set +a; \
+	files="-c docker-stack.yml"; \
+	if [ -n "$(GPU_FILES)" ]; then files="$$files -c docker-stack.gpu.yml"; fi; \
+	if [ -f "$${TLS_DIR:-./nginx/certs}/tls.crt" ]; then files="$$files -c docker-stack.tls.yml"; fi; \
+	set -x; docker stack deploy $$files --resolve-image never $(STACK)
+
+swarm-down: ## remove the Swarm stack (its volumes stay)
+	docker stack rm $(STACK)
+
 logs: ## follow the logs (all services, or SERVICE=ollama)
 	$(COMPOSE) logs -f --tail=200 $(SERVICE)
 
