@@ -209,7 +209,8 @@ class AnyBackendTransport(httpx.AsyncBaseTransport):
             backend = attempts.next_backend()
             if backend is None:  # cannot happen: the first pick finds one, `last` ends the loop
                 raise httpx.ConnectError("no Ollama backend to send to", request=request)
-            url = backend.http.base_url.join(request.url.raw_path.decode("ascii"))
+            # httpx's own merge: a base URL's path (a proxy's prefix) is kept.
+            url = backend.http.build_request(request.method, request.url.raw_path.decode()).url
             headers = httpx.Headers(request.headers)
             headers["Host"] = url.netloc.decode("ascii")
             forwarded = httpx.Request(

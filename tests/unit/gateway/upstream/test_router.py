@@ -276,3 +276,23 @@ async def test_a_stream_broken_midway_is_not_retried_and_counts_against_the_back
     assert sum(fleet.hits.values()) == 1
     assert sum(b.consecutive_failures for b in fleet.backends) == 1
     assert all(b.in_flight == 0 for b in fleet.backends)
+
+
+async def test_read_only_calls_keep_a_backend_url_path_and_skip_a_refusing_backend() -> None:
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "down":
+            raise httpx.ConnectError("refused", request=request)
+        seen.append(str(request.url))
+        return httpx.Response(200, json={"models": []})
+
+    settings = Settings(ollama_urls=["http://down:11434", "http://up:11434/prefix"])
+    client = OllamaClient(settings, transport=httpx.MockTransport(handle))
+    try:
+        for _ in range(4):
+            assert await client.json("GET", "/api/tags?x=1") == {"models": []}
+    finally:
+        await client.aclose()
+    assert seen == ["http://up:11434/prefix/api/tags?x=1"] * 4
+    assert client.router.backends[0].ejected
