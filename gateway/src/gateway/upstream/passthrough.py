@@ -10,8 +10,9 @@ line, which the official ``ollama`` client raises as ``ResponseError``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
+from functools import partial
 from time import perf_counter
 from typing import Any
 
@@ -191,9 +192,11 @@ class RelayedResponse(StreamingResponse):
         chunk_timeout: float,
         tap_usage: bool,
         body: bytes | None = None,
+        broke: Callable[[], None] | None = None,
     ) -> None:
         self._upstream = upstream
         self._body = body
+        self._broke = broke  # told when the connection to Ollama breaks mid-answer
         self._started = started
         self._owner = owner
         self._ctx = ctx
@@ -262,6 +265,8 @@ class RelayedResponse(StreamingResponse):
                 "middle of the answer. Retry, or raise GATEWAY_CHUNK_TIMEOUT."
             )
         self._ctx.outcome = UPSTREAM_ERROR
+        if self._broke is not None:
+            self._broke()
         self._ctx.error_code = "upstream_error"  # metrics: gateway_upstream_errors{kind}
         return error_line(
             f"gateway: the connection to Ollama broke in the middle of the answer "
@@ -287,6 +292,7 @@ async def relay(
         check_options(body)
     owner = AsyncExitStack()
     started = perf_counter()
+    broke: Callable[[], None] | None = None
 
     def admitted(waited: float | None) -> None:  # each attempt's wait for a slot, summed
         nonlocal started
@@ -308,6 +314,7 @@ async def relay(
             )
             answer = await until_disconnect(request, ctx, owner.enter_async_context(opening))
             upstream = answer.response
+            broke = partial(ollama.router.server_error, answer.backend, "broken_stream")
         else:
             reading = ollama.open(
                 request.method, request.url.path, content=body, request_id=ctx.request_id
@@ -325,4 +332,5 @@ async def relay(
         chunk_timeout=ollama.settings.chunk_timeout,
         tap_usage=tap_usage,
         body=body,
+        broke=broke,
     )

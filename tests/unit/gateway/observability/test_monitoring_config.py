@@ -12,6 +12,7 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
+import gateway.observability.backend_metrics  # noqa: F401 - registers the backends' metrics
 import gateway.observability.metrics  # noqa: F401 - registers the gateway's metrics
 from tests.unit.gateway.observability.metrics_support import (
     MONITORING,
