@@ -17,6 +17,7 @@ import pytest
 from fake_ollama.testing import FakeOllamaProcess
 from tests.support.gunicorn import GunicornGateway, running_gunicorn
 from tests.support.load import Load, LoadResult
+from tests.support.servers import TEST_API_KEY, running_gateway
 from tests.support.waiting import PATIENCE, leaving_request, wait_until
 from tests.unit.gateway.access.ratelimit_support import running_redis
 
@@ -225,3 +226,27 @@ def test_pull_and_delete_reach_every_backend() -> None:
         failed = httpx.post(f"{stack.url}/api/pull", json={"model": "all-minilm"}, timeout=PATIENCE)
         last = failed.text.strip().splitlines()[-1]
         assert f"Ollama backend 127.0.0.1:{stack.backends[1].port}" in last
+
+
+@pytest.mark.parametrize(("stream", "attempts"), [(False, 2), (True, 1)])
+def test_a_broken_connection_is_asked_again_only_while_nothing_reached_the_client(
+    stream: bool, attempts: int
+) -> None:
+    """A whole answer is sent when complete: a connection that broke before is asked again
+    (once). A stream already under way ends with its error event instead."""
+    with ExitStack() as stack:
+        fakes = [stack.enter_context(FakeOllamaProcess()) for _ in range(2)]
+        url = stack.enter_context(running_gateway(ollama_urls=[f.url for f in fakes]))
+        body = {**CHAT, "model": "fault-drop", "stream": stream}
+        response = httpx.post(
+            f"{url}/v1/chat/completions",
+            json=body,
+            headers={"Authorization": f"Bearer {TEST_API_KEY}"},
+            timeout=PATIENCE,
+        )
+        if stream:
+            assert response.status_code == 200
+            assert response.text.count('data: {"error"') == 1
+        else:
+            assert response.status_code == 502
+        assert sum(len(f.requests("/api/chat")) for f in fakes) == attempts
