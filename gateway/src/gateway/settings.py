@@ -183,6 +183,12 @@ class Settings(BaseSettings):
             value = value.split(",")
         if isinstance(value, list):
             urls = [str(url).strip().rstrip("/") for url in value if str(url).strip()]
+            for number, url in enumerate(urls, 1):  # not quoted: a URL may carry a password
+                if not url.startswith(("http://", "https://")):
+                    raise ValueError(
+                        f"GATEWAY_OLLAMA_URLS: URL number {number} does not start with http:// "
+                        "or https://"
+                    )
             if len(set(urls)) != len(urls):
                 raise ValueError("GATEWAY_OLLAMA_URLS names the same URL twice")
             return urls

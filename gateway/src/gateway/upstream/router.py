@@ -212,6 +212,8 @@ class Router:
                 response = await backend.http.get("/api/ps")
                 raw = await response.aread()
         except (httpx.HTTPError, TimeoutError) as exc:
+            if isinstance(exc, httpx.ConnectError) and not backend.ejected:
+                self.refused(backend)  # found dead before a request pays for it
             self._probe_failed(backend, type(exc).__name__)
             return
         loaded = loaded_models(raw) if response.status_code == 200 else None
@@ -225,7 +227,7 @@ class Router:
 
     def _probe_failed(self, backend: Backend, why: str) -> None:
         backend.loaded_at = backend.clock()  # the next look waits its turn
-        if backend.ejected:
+        if backend.due_for_probe():
             backend.eject("probe_failed")  # a longer back-off
             log.warning(
                 "Ollama backend still failing its probe",

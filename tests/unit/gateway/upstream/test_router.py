@@ -296,3 +296,31 @@ async def test_read_only_calls_keep_a_backend_url_path_and_skip_a_refusing_backe
         await client.aclose()
     assert seen == ["http://up:11434/prefix/api/tags?x=1"] * 4
     assert client.router.backends[0].ejected
+
+
+async def test_a_dead_backend_is_found_by_its_probe_before_a_request_pays(fleet: Fleet) -> None:
+    fleet.set(2, refusing)
+    fleet.clock.advance(2)  # the loaded models are due to be read again
+    await fleet.refresh()
+    assert fleet.backends[2].ejected
+    assert sum(fleet.hits.values()) == 0
+
+
+@pytest.mark.parametrize(
+    ("urls", "message"),
+    [
+        ("http://a:11434,http://a:11434/", "same URL twice"),
+        ("http://a:11434,ftp://b", "URL number 2 does not start with http"),
+    ],
+)
+def test_wrong_backend_urls_stop_the_gateway_at_start(urls: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Settings(ollama_urls=urls)
+
+
+def test_one_url_is_the_one_backend() -> None:
+    assert Settings(ollama_url="http://gpu:11434/").backend_urls == ["http://gpu:11434"]
+    assert Settings(ollama_urls=" http://a:1 , http://b:2 ").backend_urls == [
+        "http://a:1",
+        "http://b:2",
+    ]
