@@ -235,8 +235,9 @@ class Router:
             )
 
     async def settle(self) -> None:
-        """Wait for the background reads of ``/api/ps`` started so far (tests, shutdown)."""
-        tasks = list(self._refreshing.values())
+        """Wait for the background work started so far: reads of ``/api/ps``, releases of
+        shared counts (tests, shutdown)."""
+        tasks = [*self._refreshing.values(), *self._background]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 

@@ -182,52 +182,6 @@ def test_with_redis_the_workers_count_generations_together() -> None:
             wait_until(lambda: set(stack.in_flight().values()) == {0.0}, "in-flight counts at 0")
 
 
-@pytest.mark.parametrize("path", ["/api/tags", "/api/ps"])
-def test_model_lists_merge_every_backend(path: str) -> None:
-    with deployment(2) as stack:
-        stack.backends[1].call("POST", "/api/pull", {"model": "all-minilm", "stream": False})
-        for backend in stack.backends:
-            backend.call(
-                "POST", "/api/generate", {"model": "gpt-oss:20b", "prompt": "x", "stream": False}
-            )
-        listed = httpx.get(f"{stack.url}{path}", headers=AUTH, timeout=PATIENCE).json()
-        names = [m["name"] for m in listed["models"]]
-        if path == "/api/tags":
-            assert sorted(names) == ["all-minilm:latest", "gpt-oss:20b"]
-        else:
-            assert names.count("gpt-oss:20b") == 2
-
-
-def test_pull_and_delete_reach_every_backend() -> None:
-    admin = {"GATEWAY_AUTH_DISABLED": "true", "GATEWAY_API_KEYS": ""}
-    with deployment(2, admin) as stack:
-
-        def everywhere(name: str) -> list[bool]:
-            return [
-                name in [m["name"] for m in b.call("GET", "/api/tags")["models"]]
-                for b in stack.backends
-            ]
-
-        pulled = httpx.post(
-            f"{stack.url}/api/pull",
-            json={"model": "all-minilm", "stream": False},
-            timeout=PATIENCE,
-        )
-        assert (pulled.status_code, pulled.json()) == (200, {"status": "success"})
-        assert everywhere("all-minilm:latest") == [True, True]
-
-        deleted = httpx.request(
-            "DELETE", f"{stack.url}/api/delete", json={"model": "all-minilm"}, timeout=PATIENCE
-        )
-        assert deleted.status_code == 200
-        assert everywhere("all-minilm:latest") == [False, False]
-
-        stack.backends[1].configure(pull_failures=1)
-        failed = httpx.post(f"{stack.url}/api/pull", json={"model": "all-minilm"}, timeout=PATIENCE)
-        last = failed.text.strip().splitlines()[-1]
-        assert f"Ollama backend 127.0.0.1:{stack.backends[1].port}" in last
-
-
 @pytest.mark.parametrize(("stream", "attempts"), [(False, 2), (True, 1)])
 def test_a_broken_connection_is_asked_again_only_while_nothing_reached_the_client(
     stream: bool, attempts: int
