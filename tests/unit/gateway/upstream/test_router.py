@@ -69,6 +69,16 @@ def refusing(request: httpx.Request) -> httpx.Response:
     raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
 
 
+def hanging_up(request: httpx.Request) -> httpx.Response:
+    """A backend that accepts the connection and closes it without an answer."""
+    raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+
+
+def proxy_error(request: httpx.Request) -> httpx.Response:
+    """A proxy in front of Ollama whose upstream is gone (an HTML 502)."""
+    return httpx.Response(502, text="<html><h1>502 Bad Gateway</h1></html>")
+
+
 def failing(status: int, message: str = "llama runner process has terminated") -> Handler:
     """A backend that answers every request with ``status``."""
 
@@ -212,7 +222,9 @@ async def answer_of(client: OllamaClient) -> list[str]:
     ("handler", "ejected"),
     [
         pytest.param(refusing, True, id="refused-connection"),
+        pytest.param(hanging_up, False, id="closed-before-answering"),
         pytest.param(failing(500), False, id="http-500"),
+        pytest.param(proxy_error, False, id="http-502-from-a-proxy"),
         pytest.param(failing(503, "server busy"), False, id="server-busy"),
     ],
 )
