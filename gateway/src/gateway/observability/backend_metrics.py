@@ -22,7 +22,8 @@ EJECTED = Gauge(
 )
 REQUESTS = Counter(
     "gateway_backend_requests",
-    "Generation attempts sent to an Ollama backend, by outcome (ok, failed, busy, client_error).",
+    "Generation attempts sent to an Ollama backend, by outcome (ok, failed, busy, client_error, "
+    "timeout).",
     ["backend", "outcome"],
 )
 FAILURES = Counter(

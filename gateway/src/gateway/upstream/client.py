@@ -200,8 +200,9 @@ class OllamaClient:
     ) -> AsyncIterator[dict[str, Any]]:
         """Stream a generation (``/api/chat`` or ``/api/generate``), yielding each NDJSON object.
 
-        The generation first waits for one of Ollama's slots (admission control, fair across
-        ``queue_key``s); ``admitted`` is then called with the seconds spent queued. Raises
+        The generation goes to the backend the router picks (another one while it fails before
+        answering) and first waits for one of that backend's slots (admission control, fair
+        across ``queue_key``s); ``admitted`` is then called with the seconds spent queued. Raises
         :class:`GatewayError` before the first object (overloaded, bad status, unreachable,
         timeout) and during the stream (error line, dropped connection, unreadable line, silence
         longer than the between-chunks timeout). Closing the iterator closes the upstream request

@@ -101,8 +101,8 @@ class Attempts:
         elif isinstance(error, ServiceUnavailable) and isinstance(cause, httpx.TransportError):
             self.router.server_error(backend, "broken_connection")
             outcome, reason = "failed", "broken_connection"
-        else:  # a timeout, a bad request: another backend would do no better
-            backend_metrics.REQUESTS.labels(backend.name, "failed").inc()
+        else:  # a first-byte timeout: the model may be loading; not the backend's fault
+            backend_metrics.REQUESTS.labels(backend.name, "timeout").inc()
             return False
         backend_metrics.REQUESTS.labels(backend.name, outcome).inc()
         return self._again(backend, reason)

@@ -247,9 +247,15 @@ class Router:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def status(self) -> list[dict[str, object]]:
-        """Every backend's state, for ``/health/ready``."""
-        return [backend.status() for backend in self.backends]
+    async def status(self) -> list[dict[str, object]]:
+        """Every backend's state and, with admission control, its queue (``/health/ready``)."""
+        states = []
+        for backend in self.backends:
+            state = backend.status()
+            if backend.admission is not None:
+                state["queue"] = await backend.admission.status()
+            states.append(state)
+        return states
 
     async def aclose(self) -> None:
         """Stop the background reads and close every backend."""

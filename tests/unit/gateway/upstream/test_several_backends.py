@@ -17,13 +17,14 @@ import pytest
 from fake_ollama.testing import FakeOllamaProcess
 from tests.support.gunicorn import GunicornGateway, running_gunicorn
 from tests.support.load import Load, LoadResult
-from tests.support.servers import TEST_API_KEY, running_gateway
+from tests.support.servers import TEST_API_KEY, free_port, running_gateway
 from tests.support.waiting import PATIENCE, leaving_request, wait_until
 from tests.unit.gateway.access.ratelimit_support import running_redis
 
 KEY = "sk-several-backends-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 WORKERS = 2
+AUTH_TEST = {"Authorization": f"Bearer {TEST_API_KEY}"}
 CHAT = {"model": "gpt-oss:20b", "messages": [{"role": "user", "content": "hi"}]}
 
 
@@ -195,7 +196,7 @@ def test_a_broken_connection_is_asked_again_only_while_nothing_reached_the_clien
         response = httpx.post(
             f"{url}/v1/chat/completions",
             json=body,
-            headers={"Authorization": f"Bearer {TEST_API_KEY}"},
+            headers=AUTH_TEST,
             timeout=PATIENCE,
         )
         if stream:
@@ -204,3 +205,22 @@ def test_a_broken_connection_is_asked_again_only_while_nothing_reached_the_clien
         else:
             assert response.status_code == 502
         assert sum(len(f.requests("/api/chat")) for f in fakes) == attempts
+
+
+def test_readiness_lists_each_backend_and_stays_ready_while_one_is_down() -> None:
+    with ExitStack() as stack:
+        fake = stack.enter_context(FakeOllamaProcess())
+        down = f"http://127.0.0.1:{free_port()}"
+        url = stack.enter_context(
+            running_gateway(ollama_urls=[fake.url, down], ollama_parallel=2, ready_cache_seconds=0)
+        )
+        chat = httpx.post(f"{url}/v1/chat/completions", json=CHAT, headers=AUTH_TEST, timeout=30)
+        assert chat.status_code == 200
+        ready = httpx.get(f"{url}/health/ready", timeout=PATIENCE)
+        assert ready.status_code == 200, ready.text
+        body = ready.json()
+        assert "queue" not in body
+        by_name = {b["name"]: b for b in body["backends"]}
+        assert by_name[f"127.0.0.1:{fake.port}"]["status"] == "ok"
+        assert by_name[f"127.0.0.1:{fake.port}"]["queue"]["capacity"] == 2
+        assert [b["in_flight"] for b in body["backends"]] == [0, 0]
