@@ -212,8 +212,11 @@ class Router:
                 response = await backend.http.get("/api/ps")
                 raw = await response.aread()
         except (httpx.HTTPError, TimeoutError) as exc:
-            if isinstance(exc, httpx.ConnectError) and not backend.ejected:
-                self.refused(backend)  # found dead before a request pays for it
+            if not backend.ejected:  # found failing before a request pays for it
+                if isinstance(exc, httpx.ConnectError):
+                    self.refused(backend)
+                elif isinstance(exc, httpx.TransportError):
+                    self.server_error(backend, "probe_failed")
             self._probe_failed(backend, type(exc).__name__)
             return
         loaded = loaded_models(raw) if response.status_code == 200 else None
@@ -248,7 +251,13 @@ class Router:
         task.add_done_callback(self._background.discard)
 
     async def status(self) -> list[dict[str, object]]:
-        """Every backend's state and, with admission control, its queue (``/health/ready``)."""
+        """Every backend's state and, with admission control, its queue (``/health/ready``).
+
+        Backends not looked at for :data:`LOADED_CACHE_SECONDS` are probed first (at most
+        ``GATEWAY_HEALTH_TIMEOUT``), so that a worker that sent nothing lately reports fresh.
+        """
+        self._refresh_due()
+        await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
         states = []
         for backend in self.backends:
             state = backend.status()
