@@ -7,14 +7,17 @@ computed: model not loaded, answered "busy"), takes the lowest, the first in the
 tie (the router shuffles the candidates: ties go at random), and adds the lease there. A lease
 outlives the longest generation (first-byte timeout plus the generation cap), so the count of a
 worker that died mid-generation frees up by itself; a live worker removes its lease when the
-generation ends.
+generation ends. When Redis fails, the counts are not asked for again for
+:data:`RETRY_AFTER_FAILURE_SECONDS` (the router picks by its own counts meanwhile): a Redis that
+hangs must not slow every request down.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from time import monotonic
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -39,6 +42,9 @@ return best
 """
 
 
+RETRY_AFTER_FAILURE_SECONDS = 1.0
+
+
 class CountsUnavailable(Exception):
     """Redis could not be reached: the router falls back to this worker's own counts."""
 
@@ -52,8 +58,10 @@ def lease_seconds(settings: Settings) -> float:
 class SharedInFlight:
     """The in-flight counts of every backend, in the Redis that holds the rate limits."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = monotonic) -> None:
         self._client = connect(settings.ratelimit_storage, settings.ratelimit_timeout)
+        self._clock = clock
+        self._quiet_until = 0.0  # after a failure, Redis is left alone until then
         self._ttl_ms = int(lease_seconds(settings) * 1000)
         self._pick = self._client.register_script(PICK)
 
@@ -66,10 +74,16 @@ class SharedInFlight:
         try:
             return await call
         except (RedisError, OSError) as exc:
+            self._quiet_until = self._clock() + RETRY_AFTER_FAILURE_SECONDS
             raise CountsUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
-    async def claim(self, urls: Sequence[str], penalties: Sequence[int]) -> tuple[int, str]:
-        """Count a generation on the lowest-scoring backend; (its index in ``urls``, lease)."""
+    async def claim(self, urls: Sequence[str], penalties: Sequence[int]) -> tuple[int, str] | None:
+        """Count a generation on the lowest-scoring backend: (its index in ``urls``, lease).
+
+        None, at once, within a second of a failure (:class:`CountsUnavailable` is the failure).
+        """
+        if self._clock() < self._quiet_until:
+            return None
         lease = secrets.token_hex(8)
         keys = [self.key(url) for url in urls]
         chosen = await self._run(self._pick(keys=keys, args=[self._ttl_ms, lease, *penalties]))

@@ -139,14 +139,15 @@ class Router:
             wanted = with_tag(model) if model else None
             penalties = [self._score(b, wanted) - b.in_flight for b in order]
             try:
-                index, lease = await self.shared.claim([b.url for b in order], penalties)
+                shared = await self.shared.claim([b.url for b in order], penalties)
             except CountsUnavailable as exc:
+                shared = None
                 log.warning(
-                    "shared in-flight counts unreachable: picking by this worker's counts",
+                    "shared in-flight counts unreachable: picking by this worker's counts for 1 s",
                     extra={"error": str(exc)},
                 )
-            else:
-                claim = Claim(order[index], lease)
+            if shared is not None:
+                claim = Claim(order[shared[0]], shared[1])
         claim.backend.started()
         return claim
 
@@ -161,8 +162,8 @@ class Router:
     async def _release_shared(shared: SharedInFlight, backend: Backend, lease: str) -> None:
         try:
             await shared.release(backend.url, lease)
-        except CountsUnavailable as exc:  # the lease expires by itself
-            log.warning("could not release an in-flight count", extra={"error": str(exc)})
+        except CountsUnavailable as exc:  # the lease expires by itself; the pick said it
+            log.debug("could not release an in-flight count", extra={"error": str(exc)})
 
     def _score(self, backend: Backend, model: str | None) -> int:
         score = backend.in_flight
