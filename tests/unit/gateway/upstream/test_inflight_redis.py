@@ -12,7 +12,7 @@ import pytest
 
 from gateway.settings import Settings
 from gateway.upstream.backends import Backend
-from gateway.upstream.inflight_redis import SharedInFlight
+from gateway.upstream.inflight_redis import CountsUnavailable, SharedInFlight
 from gateway.upstream.router import Claim, Router
 from tests.support.servers import free_port
 from tests.support.waiting import PATIENCE
@@ -99,3 +99,19 @@ async def test_without_redis_a_worker_picks_by_its_own_counts() -> None:
         assert all(c is not None and c.lease is None for c in picked)
     finally:
         await router.aclose()
+
+
+async def test_after_a_failure_redis_is_left_alone_for_a_second() -> None:
+    now = [100.0]
+    settings = Settings(ollama_urls=URLS, ratelimit_storage=f"redis://127.0.0.1:{free_port()}/0")
+    shared = SharedInFlight(settings, clock=lambda: now[0])
+    try:
+        with pytest.raises(CountsUnavailable):
+            await shared.claim(URLS, [0, 0, 0])
+        now[0] += 0.9
+        assert await shared.claim(URLS, [0, 0, 0]) is None  # at once: Redis is not asked
+        now[0] += 0.2
+        with pytest.raises(CountsUnavailable):
+            await shared.claim(URLS, [0, 0, 0])
+    finally:
+        await shared.aclose()
