@@ -4,7 +4,8 @@ What the image's entrypoint does at start is done here the same way: the templat
 with the given variables (only ``${NAME}`` of those, like the image's envsubst), the
 ``entrypoint.d`` scripts run, and the page (nginx/www) is where the image puts it. Every
 ``/etc/nginx`` and ``/usr/share/nginx`` path is moved under a temporary directory, so that nginx
-runs on a free loopback port beside anything else. Needs Debian's ``nginx`` (``.ci/install-packages.sh``).
+runs on a free loopback port beside anything else. Needs Debian's ``nginx``
+(``.ci/install-packages.sh``).
 """
 
 from __future__ import annotations
@@ -60,12 +61,12 @@ def _render(root: Path, port: int, env: dict[str, str]) -> None:
 
 
 @contextmanager
-def running_nginx(upstream: str, root: Path, **env: str) -> Iterator[str]:
-    """nginx/ in front of ``upstream`` (``host:port``) on a free port; yields its base URL.
+def running_nginx(upstream: str, root: Path, port: int | None = None, **env: str) -> Iterator[str]:
+    """nginx/ in front of ``upstream`` (``host:port``) on ``port`` (default: a free one).
 
-    ``env`` sets the container's variables (``GATEWAY_CORS_ORIGINS``, ``METRICS_ALLOW``, ...).
+    Yields its base URL. ``env`` sets the container's variables (``GATEWAY_CORS_ORIGINS``, ...).
     """
-    port = free_port()
+    port = port or free_port()
     settings = {
         "GATEWAY_UPSTREAM": upstream,
         "NGINX_CLIENT_MAX_BODY_SIZE": "1048576",
@@ -86,7 +87,8 @@ def running_nginx(upstream: str, root: Path, **env: str) -> Iterator[str]:
             wait_until_up(f"{url}/nginx-health")
         except RuntimeError:
             process.kill()
-            raise RuntimeError(f"nginx did not start: {process.communicate()[1].decode()}") from None
+            errors = process.communicate()[1].decode()
+            raise RuntimeError(f"nginx did not start: {errors}") from None
         yield url
     finally:
         process.terminate()

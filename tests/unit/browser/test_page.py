@@ -1,0 +1,224 @@
+"""The page at / in a real (headless) Chromium, served by nginx in front of a gateway and the fake.
+
+Also two pages on other origins calling the API with ``fetch``: one allowed by
+``GATEWAY_CORS_ORIGINS``, one not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from fake_ollama.testing import FakeOllamaProcess
+from tests.support.browser import PHONE, headless_chromium, text_of, wait_for
+from tests.support.local_nginx import running_nginx
+from tests.support.servers import TEST_API_KEY, running_gateway, serving
+
+MODEL = "gpt-oss:20b"
+
+
+async def _blank(request: Request) -> HTMLResponse:
+    return HTMLResponse("<!doctype html><title>another web app</title>")
+
+
+ANOTHER_WEB_APP = Starlette(routes=[Route("/", _blank)])
+
+# Runs in a page on another origin: a streaming chat request, read chunk by chunk.
+STREAMING_FETCH = """
+const [url, key, done] = arguments;
+fetch(url + "/v1/chat/completions", {
+  method: "POST",
+  headers: {Authorization: `Bearer ${key}`, "Content-Type": "application/json"},
+  body: JSON.stringify({model: "gpt-oss:20b", stream: true,
+                        messages: [{role: "user", content: "Hi"}]}),
+}).then(async (response) => {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let reads = 0, text = "";
+  for (;;) {
+    const {value, done: end} = await reader.read();
+    if (end) break;
+    reads += 1;
+    text += decoder.decode(value, {stream: true});
+  }
+  done({status: response.status, reads, text, requestId: response.headers.get("x-request-id")});
+}).catch((error) => done({error: String(error)}));
+"""
+
+# Records the answer's length at every change, to see it grow token by token.
+WATCH_ANSWER = """
+const answer = document.getElementById("answer");
+window.answerLengths = [];
+new MutationObserver(() => window.answerLengths.push(answer.textContent.length))
+  .observe(answer, {childList: true, characterData: true, subtree: true});
+"""
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Where the page (nginx) and the two other web apps are."""
+
+    url: str
+    allowed_app: str
+    refused_app: str
+
+
+@pytest.fixture(scope="module")
+def stack(
+    fake_ollama_process: FakeOllamaProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """nginx + gateway + fake; the gateway and nginx allow the first of two other web apps."""
+    with ExitStack() as running:
+        allowed_app = running.enter_context(serving(ANOTHER_WEB_APP))
+        refused_app = running.enter_context(serving(ANOTHER_WEB_APP))
+        gateway = running.enter_context(
+            running_gateway(
+                ollama_url=fake_ollama_process.url, log_level="WARNING", cors_origins=allowed_app
+            )
+        )
+        url = running.enter_context(
+            running_nginx(
+                gateway.removeprefix("http://"),
+                tmp_path_factory.mktemp("nginx"),
+                GATEWAY_CORS_ORIGINS=allowed_app,
+            )
+        )
+        yield Stack(url, allowed_app, refused_app)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[webdriver.Chrome]:
+    """One headless Chromium for the module."""
+    with headless_chromium() as driver:
+        yield driver
+
+
+@pytest.fixture
+def page(
+    browser: webdriver.Chrome, stack: Stack, fake_ollama: FakeOllamaProcess
+) -> webdriver.Chrome:
+    """The page, freshly loaded with no key stored; the fake streams tokens 20 ms apart."""
+    httpx.post(f"{fake_ollama.url}/_fake/config", json={"token_delay": 0.02}).raise_for_status()
+    browser.set_window_size(1280, 900)
+    browser.get(stack.url + "/")
+    browser.execute_script("localStorage.clear()")
+    browser.refresh()
+    return browser
+
+
+def use_key(driver: webdriver.Chrome, key: str) -> None:
+    """Type the key into the key box and press Enter, as a person would."""
+    box = driver.find_element(By.ID, "api-key")
+    box.clear()
+    box.send_keys(key, Keys.ENTER)
+
+
+def test_the_page_shows_the_stack_ready(page: webdriver.Chrome) -> None:
+    summary = wait_for(page, "health summary", lambda d: text_of(d, "health-summary") == "Ready")
+    assert summary
+    components = text_of(page, "health-components")
+    for name in ("gateway: ok", "ollama: ok", "model: ok"):
+        assert name in components
+
+
+def test_a_wrong_key_shows_the_apis_401_message(page: webdriver.Chrome) -> None:
+    use_key(page, "sk-wrong")
+    message = wait_for(page, "an error message", lambda d: d.find_element(By.ID, "error").text)
+    assert "Incorrect API key" in message
+    assert "HTTP 401" in message
+
+
+def test_a_right_key_streams_an_answer_that_grows(page: webdriver.Chrome) -> None:
+    use_key(page, TEST_API_KEY)
+    wait_for(page, "the model list", lambda d: MODEL in text_of(d, "models"))
+    assert page.execute_script("return localStorage.getItem('gptoss.apiKey')") == TEST_API_KEY
+    page.execute_script(WATCH_ANSWER)
+    prompt = page.find_element(By.ID, "prompt")
+    prompt.send_keys("Say hello")
+    prompt.send_keys(Keys.CONTROL, Keys.ENTER)  # the keyboard shortcut sends
+    wait_for(page, "the usage line after the answer", lambda d: text_of(d, "answer-meta"))
+    answer = text_of(page, "answer")
+    lengths: list[int] = page.execute_script("return window.answerLengths")
+    growing = [n for n in lengths if 0 < n < len(answer)]
+    assert len(set(growing)) >= 3, f"the answer did not grow piece by piece: {lengths}"
+    assert lengths == sorted(lengths)
+    reasoning = page.find_element(By.ID, "reasoning-box")
+    assert reasoning.is_displayed()
+    assert reasoning.get_attribute("open") is None, "the reasoning starts folded"
+    reasoning.find_element(By.TAG_NAME, "summary").click()
+    assert text_of(page, "reasoning")
+    assert not page.find_element(By.ID, "error").is_displayed()
+
+
+def test_usage_shows_what_the_server_reports(page: webdriver.Chrome) -> None:
+    """GET /v1/me where the server has it (any fields), a plain notice where it answers 404."""
+    use_key(page, TEST_API_KEY)
+
+    def reported(driver: webdriver.Chrome) -> bool:
+        usage = driver.find_element(By.ID, "usage")
+        listed = bool(usage.find_elements(By.TAG_NAME, "dl"))
+        return listed or "does not report usage" in usage.text
+
+    assert wait_for(page, "usage or the 404 notice", reported)
+
+
+def test_every_control_is_labelled_and_the_page_fits_a_phone(page: webdriver.Chrome) -> None:
+    unlabelled = page.execute_script(
+        "return [...document.querySelectorAll('input, select, textarea')]"
+        ".filter((e) => e.labels.length === 0).map((e) => e.id)"
+    )
+    assert unlabelled == []
+    page.set_window_size(*PHONE)
+    overflow: dict[str, Any] = page.execute_script(
+        "return {page: document.documentElement.scrollWidth, screen: window.innerWidth}"
+    )
+    assert overflow["page"] <= overflow["screen"], overflow
+
+
+def test_another_allowed_origin_streams_with_fetch(browser: webdriver.Chrome, stack: Stack) -> None:
+    browser.get(stack.allowed_app + "/")
+    result = browser.execute_async_script(STREAMING_FETCH, stack.url, TEST_API_KEY)
+    assert "error" not in result, result
+    assert result["status"] == 200
+    assert result["reads"] >= 2, "the stream arrived in pieces"
+    assert result["text"].rstrip().endswith("data: [DONE]")
+    assert result["requestId"], "the exposed X-Request-ID is readable"
+
+
+def test_another_origin_not_listed_is_refused(browser: webdriver.Chrome, stack: Stack) -> None:
+    browser.get(stack.refused_app + "/")
+    result = browser.execute_async_script(STREAMING_FETCH, stack.url, TEST_API_KEY)
+    assert result == {"error": "TypeError: Failed to fetch"}
+
+
+def test_health_turns_red_when_the_gateway_stops(
+    browser: webdriver.Chrome, fake_ollama: FakeOllamaProcess, tmp_path: Path
+) -> None:
+    with ExitStack() as proxy:
+        with running_gateway(ollama_url=fake_ollama.url, log_level="WARNING") as gateway:
+            url = proxy.enter_context(running_nginx(gateway.removeprefix("http://"), tmp_path))
+            browser.get(url + "/")
+            wait_for(browser, "Ready", lambda d: text_of(d, "health-summary") == "Ready")
+        # the gateway has stopped; nginx answers 502 for it
+        red = wait_for(
+            browser,
+            "the health panel turning red",
+            lambda d: d.find_element(By.ID, "health-summary").get_attribute("data-state") == "bad",
+        )
+        assert red
+        summary = text_of(browser, "health-summary")
+    assert "not reachable" in summary
+    assert "gateway: unreachable" in text_of(browser, "health-components")
