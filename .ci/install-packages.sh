@@ -20,6 +20,8 @@ packages=(
     nginx-light      # nginx config checks outside Docker
     prometheus       # promtool checks of the monitoring config
     tmux             # interactive CLI tests
+    chromium         # the page at / in a real browser (tests/unit/browser, tests/e2e/test_browser.py)
+    chromium-driver  # ... driven by Selenium through chromedriver
 )
 
 missing=()

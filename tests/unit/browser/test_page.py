@@ -16,55 +16,24 @@ import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import HTMLResponse
-from starlette.routing import Route
 
 from fake_ollama.testing import FakeOllamaProcess
-from tests.support.browser import PHONE, headless_chromium, text_of, wait_for
+from tests.support.browser import (
+    ANOTHER_WEB_APP,
+    PHONE,
+    ask,
+    headless_chromium,
+    health_state,
+    open_page,
+    streaming_fetch,
+    text_of,
+    use_key,
+    wait_for,
+)
 from tests.support.local_nginx import running_nginx
 from tests.support.servers import TEST_API_KEY, running_gateway, serving
 
 MODEL = "gpt-oss:20b"
-
-
-async def _blank(request: Request) -> HTMLResponse:
-    return HTMLResponse("<!doctype html><title>another web app</title>")
-
-
-ANOTHER_WEB_APP = Starlette(routes=[Route("/", _blank)])
-
-# Runs in a page on another origin: a streaming chat request, read chunk by chunk.
-STREAMING_FETCH = """
-const [url, key, done] = arguments;
-fetch(url + "/v1/chat/completions", {
-  method: "POST",
-  headers: {Authorization: `Bearer ${key}`, "Content-Type": "application/json"},
-  body: JSON.stringify({model: "gpt-oss:20b", stream: true,
-                        messages: [{role: "user", content: "Hi"}]}),
-}).then(async (response) => {
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let reads = 0, text = "";
-  for (;;) {
-    const {value, done: end} = await reader.read();
-    if (end) break;
-    reads += 1;
-    text += decoder.decode(value, {stream: true});
-  }
-  done({status: response.status, reads, text, requestId: response.headers.get("x-request-id")});
-}).catch((error) => done({error: String(error)}));
-"""
-
-# Records the answer's length at every change, to see it grow token by token.
-WATCH_ANSWER = """
-const answer = document.getElementById("answer");
-window.answerLengths = [];
-new MutationObserver(() => window.answerLengths.push(answer.textContent.length))
-  .observe(answer, {childList: true, characterData: true, subtree: true});
-"""
 
 
 @dataclass(frozen=True)
@@ -112,18 +81,8 @@ def page(
 ) -> webdriver.Chrome:
     """The page, freshly loaded with no key stored; the fake streams tokens 20 ms apart."""
     httpx.post(f"{fake_ollama.url}/_fake/config", json={"token_delay": 0.02}).raise_for_status()
-    browser.set_window_size(1280, 900)
-    browser.get(stack.url + "/")
-    browser.execute_script("localStorage.clear()")
-    browser.refresh()
+    open_page(browser, stack.url + "/")
     return browser
-
-
-def use_key(driver: webdriver.Chrome, key: str) -> None:
-    """Type the key into the key box and press Enter, as a person would."""
-    box = driver.find_element(By.ID, "api-key")
-    box.clear()
-    box.send_keys(key, Keys.ENTER)
 
 
 def test_the_page_shows_the_stack_ready(page: webdriver.Chrome) -> None:
@@ -145,16 +104,10 @@ def test_a_right_key_streams_an_answer_that_grows(page: webdriver.Chrome) -> Non
     use_key(page, TEST_API_KEY)
     wait_for(page, "the model list", lambda d: MODEL in text_of(d, "models"))
     assert page.execute_script("return localStorage.getItem('gptoss.apiKey')") == TEST_API_KEY
-    page.execute_script(WATCH_ANSWER)
-    prompt = page.find_element(By.ID, "prompt")
-    prompt.send_keys("Say hello")
-    prompt.send_keys(Keys.CONTROL, Keys.ENTER)  # the keyboard shortcut sends
-    wait_for(page, "the usage line after the answer", lambda d: text_of(d, "answer-meta"))
-    answer = text_of(page, "answer")
-    lengths: list[int] = page.execute_script("return window.answerLengths")
-    growing = [n for n in lengths if 0 < n < len(answer)]
-    assert len(set(growing)) >= 3, f"the answer did not grow piece by piece: {lengths}"
-    assert lengths == sorted(lengths)
+    answer = ask(page, "Say hello")
+    assert answer.text
+    assert answer.pieces() >= 3, f"the answer did not grow piece by piece: {answer.lengths}"
+    assert answer.lengths == sorted(answer.lengths)
     reasoning = page.find_element(By.ID, "reasoning-box")
     assert reasoning.is_displayed()
     assert reasoning.get_attribute("open") is None, "the reasoning starts folded"
@@ -190,7 +143,7 @@ def test_every_control_is_labelled_and_the_page_fits_a_phone(page: webdriver.Chr
 
 def test_another_allowed_origin_streams_with_fetch(browser: webdriver.Chrome, stack: Stack) -> None:
     browser.get(stack.allowed_app + "/")
-    result = browser.execute_async_script(STREAMING_FETCH, stack.url, TEST_API_KEY)
+    result = streaming_fetch(browser, stack.url, TEST_API_KEY)
     assert "error" not in result, result
     assert result["status"] == 200
     assert result["reads"] >= 2, "the stream arrived in pieces"
@@ -200,8 +153,9 @@ def test_another_allowed_origin_streams_with_fetch(browser: webdriver.Chrome, st
 
 def test_another_origin_not_listed_is_refused(browser: webdriver.Chrome, stack: Stack) -> None:
     browser.get(stack.refused_app + "/")
-    result = browser.execute_async_script(STREAMING_FETCH, stack.url, TEST_API_KEY)
-    assert result == {"error": "TypeError: Failed to fetch"}
+    assert streaming_fetch(browser, stack.url, TEST_API_KEY) == {
+        "error": "TypeError: Failed to fetch"
+    }
 
 
 def test_health_turns_red_when_the_gateway_stops(
@@ -210,15 +164,10 @@ def test_health_turns_red_when_the_gateway_stops(
     with ExitStack() as proxy:
         with running_gateway(ollama_url=fake_ollama.url, log_level="WARNING") as gateway:
             url = proxy.enter_context(running_nginx(gateway.removeprefix("http://"), tmp_path))
-            browser.get(url + "/")
+            open_page(browser, url + "/")
             wait_for(browser, "Ready", lambda d: text_of(d, "health-summary") == "Ready")
         # the gateway has stopped; nginx answers 502 for it
-        red = wait_for(
-            browser,
-            "the health panel turning red",
-            lambda d: d.find_element(By.ID, "health-summary").get_attribute("data-state") == "bad",
-        )
-        assert red
+        wait_for(browser, "the health panel turning red", lambda d: health_state(d) == "bad")
         summary = text_of(browser, "health-summary")
     assert "not reachable" in summary
     assert "gateway: unreachable" in text_of(browser, "health-components")
