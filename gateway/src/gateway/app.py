@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, recorder=RequestMetrics(settings))  # reads the context
     app.add_middleware(TrailingSlashMiddleware)  # /v1/x/ is served as /v1/x, not redirected
     app.add_middleware(ContainmentMiddleware)  # no exception reaches the server
-    if settings.cors_origins:  # outermost: preflights need no key, every answer gets the headers
+    if settings.cors_origins:  # outside it all: preflights need no key, every answer (the 500s
+        # of the containment layer too) gets the CORS headers
         app.add_middleware(CorsMiddleware, policy=CorsPolicy(settings.cors_origins))
     return app
