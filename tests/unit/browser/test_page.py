@@ -18,6 +18,8 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 
 from fake_ollama.testing import FakeOllamaProcess
+from gateway.app import create_app
+from gateway.settings import Settings
 from tests.support.browser import (
     ANOTHER_WEB_APP,
     PHONE,
@@ -31,7 +33,7 @@ from tests.support.browser import (
     wait_for,
 )
 from tests.support.local_nginx import running_nginx
-from tests.support.servers import TEST_API_KEY, running_gateway, serving
+from tests.support.servers import TEST_ACCESS, TEST_API_KEY, running_gateway, serving
 
 MODEL = "gpt-oss:20b"
 
@@ -116,8 +118,8 @@ def test_a_right_key_streams_an_answer_that_grows(page: webdriver.Chrome) -> Non
     assert not page.find_element(By.ID, "error").is_displayed()
 
 
-def test_usage_shows_what_the_server_reports(page: webdriver.Chrome) -> None:
-    """GET /v1/me where the server has it (any fields), a plain notice where it answers 404."""
+def test_usage_without_v1_me_is_a_plain_notice(page: webdriver.Chrome) -> None:
+    """A plain notice where GET /v1/me answers 404 (or its fields once the server has it)."""
     use_key(page, TEST_API_KEY)
 
     def reported(driver: webdriver.Chrome) -> bool:
@@ -171,3 +173,24 @@ def test_health_turns_red_when_the_gateway_stops(
         summary = text_of(browser, "health-summary")
     assert "not reachable" in summary
     assert "gateway: unreachable" in text_of(browser, "health-components")
+
+
+def test_usage_lists_every_field_the_server_reports(
+    browser: webdriver.Chrome, fake_ollama: FakeOllamaProcess, tmp_path: Path
+) -> None:
+    """Whatever GET /v1/me answers (a stand-in here), the page lists its names and values."""
+    app = create_app(Settings(**TEST_ACCESS, ollama_url=fake_ollama.url, log_level="WARNING"))
+
+    @app.get("/v1/me")
+    async def me() -> dict[str, object]:
+        return {"name": "alice", "tokens_today": 1234, "models": ["gpt-oss:20b"]}
+
+    with serving(app) as gateway, running_nginx(gateway.removeprefix("http://"), tmp_path) as url:
+        open_page(browser, url + "/")
+        use_key(browser, TEST_API_KEY)
+        listed = wait_for(
+            browser, "the usage list", lambda d: d.find_elements(By.CSS_SELECTOR, "#usage dl")
+        )
+        text = listed[0].text
+    for shown in ("name", "alice", "tokens_today", "1234", '["gpt-oss:20b"]'):
+        assert shown in text

@@ -10,8 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.access.cors import CorsPolicy
+from gateway.app import create_app
 from gateway.settings import Settings
-from tests.support.servers import TEST_API_KEY
+from tests.support.servers import TEST_ACCESS, TEST_API_KEY, serving
 
 WEB_APP = "http://chat.lan:3000"
 STRANGER = "http://evil.example"
@@ -146,3 +147,18 @@ def test_origins_are_compared_as_browsers_send_them() -> None:
 def test_a_malformed_origin_refuses_to_start_saying_what_to_write(origin: str) -> None:
     with pytest.raises(ValidationError, match=r"scheme://host\[:port\]"):
         Settings(cors_origins=origin)
+
+
+def test_an_unexpected_500_to_an_allowed_origin_carries_the_headers() -> None:
+    """The containment layer's 500 envelope is readable by the page that caused it."""
+    app = create_app(Settings(**TEST_ACCESS, ollama_url="http://127.0.0.1:9", cors_origins=WEB_APP))
+
+    @app.get("/v1/bug")
+    async def bug() -> None:
+        raise RuntimeError("a bug")
+
+    with serving(app) as url:
+        answer = httpx.get(url + "/v1/bug", headers={**KEY, "Origin": WEB_APP})
+    assert answer.status_code == 500
+    assert answer.json()["error"]["code"] == "internal_error"
+    assert_readable_by(answer, WEB_APP)
