@@ -163,6 +163,7 @@ async function chat(event) {
   $("reasoning-box").hidden = true;
   $("answer-meta").textContent = "";
   running = new AbortController();
+  answer.setAttribute("aria-busy", "true"); // screen readers read the answer once, when whole
   $("send").disabled = true;
   $("stop").disabled = false;
   try {
@@ -202,6 +203,7 @@ async function chat(event) {
     if (err.name !== "AbortError") showError(`The request failed: ${err.message}`);
   } finally {
     running = null;
+    answer.setAttribute("aria-busy", "false");
     $("send").disabled = false;
     $("stop").disabled = true;
     refreshUsage().catch(() => {});

@@ -32,7 +32,8 @@ def _relocated(text: str, root: Path, port: int) -> str:
         .replace("/usr/share/nginx/", f"{root}/share/")
         .replace("/var/log/nginx/", f"{root}/log/")
         .replace("/run/nginx.pid", f"{root}/nginx.pid")
-        .replace("user nginx;", "user root;")  # the workers read the files of this test's tmp dir
+        # The workers read this test's files (ignored, with a notice, when not run as root).
+        .replace("user nginx;", "user root;")
         .replace("listen 80 ", f"listen 127.0.0.1:{port} ")
     )
 
@@ -41,12 +42,18 @@ def _render(root: Path, port: int, env: dict[str, str]) -> None:
     etc = root / "etc"
     (etc / "conf.d").mkdir(parents=True)
     (root / "log").mkdir()
+    (root / "temp").mkdir()
     shutil.copytree(NGINX_DIR / "gptoss", etc / "gptoss")
     shutil.copytree(NGINX_DIR / "www", root / "share" / "gptoss-ui")
     shutil.copy("/etc/nginx/mime.types", etc / "mime.types")
-    for conf in [*(etc / "gptoss").iterdir()]:
+    for conf in (etc / "gptoss").iterdir():
         conf.write_text(_relocated(conf.read_text(), root, port))
-    nginx_conf = (NGINX_DIR / "nginx.conf").read_text()
+    # Temporary files in the test's directory too: the packaged ones are root's.
+    temp_paths = "".join(
+        f"    {kind}_temp_path {root}/temp/{kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    nginx_conf = (NGINX_DIR / "nginx.conf").read_text().replace("http {\n", "http {\n" + temp_paths)
     (etc / "nginx.conf").write_text(_relocated(nginx_conf, root, port))
     for template in (NGINX_DIR / "templates").glob("*.template"):
         text = _ENV_REFERENCE.sub(lambda m: env.get(m[1], m[0]), template.read_text())
@@ -76,8 +83,9 @@ def running_nginx(upstream: str, root: Path, port: int | None = None, **env: str
     }
     _render(root, port, settings)
     conf = root / "etc" / "nginx.conf"
+    error_log = root / "log" / "error.log"
     process = subprocess.Popen(
-        [NGINX, "-c", str(conf), "-g", "daemon off;"],
+        [NGINX, "-p", str(root), "-e", str(error_log), "-c", str(conf), "-g", "daemon off;"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
