@@ -78,11 +78,16 @@ def browser() -> Iterator[webdriver.Chrome]:
 
 
 @pytest.fixture
-def page(
-    browser: webdriver.Chrome, stack: Stack, fake_ollama: FakeOllamaProcess
-) -> webdriver.Chrome:
-    """The page, freshly loaded with no key stored; the fake streams tokens 20 ms apart."""
+def token_by_token(fake_ollama: FakeOllamaProcess) -> Iterator[None]:
+    """The fake streams its tokens 20 ms apart (reset afterwards, for the modules that follow)."""
     httpx.post(f"{fake_ollama.url}/_fake/config", json={"token_delay": 0.02}).raise_for_status()
+    yield
+    httpx.post(f"{fake_ollama.url}/_fake/reset").raise_for_status()
+
+
+@pytest.fixture
+def page(browser: webdriver.Chrome, stack: Stack, token_by_token: None) -> webdriver.Chrome:
+    """The page, freshly loaded with no key stored."""
     open_page(browser, stack.url + "/")
     return browser
 
@@ -143,7 +148,9 @@ def test_every_control_is_labelled_and_the_page_fits_a_phone(page: webdriver.Chr
     assert overflow["page"] <= overflow["screen"], overflow
 
 
-def test_another_allowed_origin_streams_with_fetch(browser: webdriver.Chrome, stack: Stack) -> None:
+def test_another_allowed_origin_streams_with_fetch(
+    browser: webdriver.Chrome, stack: Stack, token_by_token: None
+) -> None:
     browser.get(stack.allowed_app + "/")
     result = streaming_fetch(browser, stack.url, TEST_API_KEY)
     assert "error" not in result, result
