@@ -20,6 +20,9 @@ packages=(
     nginx-light      # nginx config checks outside Docker
     prometheus       # promtool checks of the monitoring config
     tmux             # interactive CLI tests
+    chromium         # the page at / in a real browser (tests/unit/browser, tests/e2e/test_browser.py)
+    chromium-driver  # ... driven by Selenium through chromedriver
+    fonts-liberation # ... with text in its screenshots (a recommends of chromium, not installed here)
 )
 
 missing=()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,6 +17,28 @@ DEFAULT_TAG = ":latest"
 def with_tag(name: str) -> str:
     """``name`` with ``:latest`` appended when it names no tag (Ollama's rule)."""
     return name if ":" in name.rsplit("/", 1)[-1] else name + DEFAULT_TAG
+
+
+ANY_ORIGIN = "*"
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s?#@]+")
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+
+
+def normalize_origin(origin: str) -> str:
+    """``origin`` as a browser sends it: lower case, no trailing slash, no default port.
+
+    Raises ``ValueError`` for anything that is not ``*`` or ``scheme://host[:port]``.
+    """
+    value = origin.strip().lower().rstrip("/")
+    if value == ANY_ORIGIN:
+        return value
+    if not _ORIGIN.fullmatch(value):
+        raise ValueError(
+            f"GATEWAY_CORS_ORIGINS: '{origin}' is not an origin. Write scheme://host[:port] with "
+            "no path, e.g. http://192.168.1.20:3000 or https://chat.example.org (* allows any)."
+        )
+    default_port = _DEFAULT_PORTS.get(value.split("://", 1)[0])
+    return value.removesuffix(default_port) if default_port else value
 
 
 RATELIMIT_SCHEMES = ("memory://", "redis://", "rediss://", "unix://")
@@ -157,6 +180,13 @@ class Settings(BaseSettings):
         60, gt=0, le=86_400, description="Window of the failed-auth limiter, in seconds."
     )
 
+    # Browser clients (gateway.access.cors).
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins of web pages that may call the API from a browser (CORS), "
+        "comma-separated scheme://host[:port]; * allows any (logged as a warning). Empty: off.",
+    )
+
     @field_validator("ollama_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
@@ -177,12 +207,17 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("expected_models", mode="before")
+    @field_validator("expected_models", "cors_origins", mode="before")
     @classmethod
-    def _split_models(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [name.strip() for name in value.split(",") if name.strip()]
         return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _normalize_origins(cls, value: list[str]) -> list[str]:
+        return [normalize_origin(origin) for origin in value]
 
     @field_validator("log_level", mode="before")
     @classmethod
