@@ -205,10 +205,9 @@ def test_tool_choice_naming_an_unknown_function_is_refused() -> None:
     assert "not in 'tools'" in error.message
 
 
-def test_hosted_tools_are_refused_naming_the_tool() -> None:
-    error = refusal(input="x", tools=[WEATHER_TOOL, {"type": "web_search"}])
-    assert error.param == "tools[1].type"
-    assert "function tools only" in error.message
+def test_hosted_tools_are_left_out() -> None:
+    body = body_for(input="x", tools=[WEATHER_TOOL, {"type": "web_search"}])
+    assert [tool["function"]["name"] for tool in body["tools"]] == ["get_weather"]
 
 
 @pytest.mark.parametrize(
@@ -262,5 +261,5 @@ def test_unknown_effort_is_a_validation_error() -> None:
 
 
 def test_unknown_fields_are_accepted() -> None:
-    request = ResponsesRequest.model_validate({"input": "x", "include": [], "truncation": "auto"})
-    assert request.model_extra == {"include": [], "truncation": "auto"}
+    request = ResponsesRequest.model_validate({"input": "x", "truncation": "auto"})
+    assert request.model_extra == {"truncation": "auto"}
