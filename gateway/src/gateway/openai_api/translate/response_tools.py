@@ -64,7 +64,10 @@ class OfferedTools:
             if kind not in self.dropped:
                 self.dropped.append(kind)
         else:
-            raise InvalidRequest(f"'{where}.type' is required.", param=f"{where}.type")
+            raise InvalidRequest(
+                f"'{where}.type' must be a string: 'function', 'namespace' or a hosted tool type.",
+                param=f"{where}.type",
+            )
 
     def _namespace(self, tool: dict[str, Any], where: str) -> None:
         namespace, members = tool.get("name"), tool.get("tools")
