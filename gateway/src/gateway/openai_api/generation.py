@@ -181,7 +181,7 @@ class Attempts:
     def chunks(self) -> AsyncGenerator[dict[str, Any], None]:
         """A new attempt: Ollama's objects, once one of its slots was granted (held back until
         the answer is whole when ``tool_choice`` demands a call; see :mod:`.tool_demand`)."""
-        return self.demand.chunks(self._open, self.body)
+        return self.demand.chunks(self._open, self.body, self._asking_again)
 
     def _open(self, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         """One call to Ollama with ``body``."""
@@ -207,6 +207,14 @@ class Attempts:
         log.warning(
             "the model wrote a tool call Ollama could not parse; asking again",
             extra={"model": self.body.get("model"), "chunks": produced, "error": error.message},
+        )
+
+    def _asking_again(self, why: str) -> None:
+        """Before asking again for the call ``tool_choice`` demands: count the attempt's time."""
+        self.ctx.add_upstream_time(self.elapsed())
+        log.warning(
+            "the model answered without the tool call tool_choice demands; asking again",
+            extra={"model": self.body.get("model"), "reason": why},
         )
 
     def elapsed(self) -> float:

@@ -16,15 +16,12 @@ complete (its events are the same).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncGenerator, Callable, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import InvalidRequest, ToolChoiceNotFollowed
-
-log = logging.getLogger("gateway.generation")
 
 RETRIES = 1
 """New attempts, with an instruction, after an answer that did not call a demanded tool."""
@@ -81,16 +78,19 @@ class ToolDemand:
         """Whether the tool ``name`` is sent to the model."""
         return self.offer and (self.only is None or self.only == name)
 
-    def chunks(self, start: ChunkSource, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any]]:
+    def chunks(
+        self, start: ChunkSource, body: dict[str, Any], retrying: Callable[[str], None]
+    ) -> AsyncGenerator[dict[str, Any]]:
         """Ollama's objects for ``body``: as they come, or, when a call is demanded, the
         objects of the first whole answer that made one (asking again once with an
-        instruction); raises :class:`ToolChoiceNotFollowed` when none did."""
+        instruction; ``retrying`` is told why first); raises :class:`ToolChoiceNotFollowed`
+        when none did."""
         if not self.must_call:
             return start(body)
-        return self._insisting(start, body)
+        return self._insisting(start, body, retrying)
 
     async def _insisting(
-        self, start: ChunkSource, body: dict[str, Any]
+        self, start: ChunkSource, body: dict[str, Any], retrying: Callable[[str], None]
     ) -> AsyncGenerator[dict[str, Any]]:
         attempt = body
         for retry in range(RETRIES + 1):
@@ -101,15 +101,11 @@ class ToolDemand:
                     yield chunk
                 return
             if retry < RETRIES:
-                log.warning(
-                    "the model answered without the tool call tool_choice demands; asking again",
-                    extra={"model": body.get("model"), "tool": self.only or "any"},
-                )
+                retrying(f"the answer called no tool, and tool_choice demands {self._wanted}")
                 attempt = {**body, "messages": [*body["messages"], self._instruction()]}
         raise ToolChoiceNotFollowed(
             "'tool_choice' demands a tool call, and the model answered without one twice (the "
-            "second time it was told to call "
-            f"{'the tool ' + repr(self.only) if self.only else 'a tool'}). Send the request "
+            f"second time it was told to call {self._wanted}). Send the request "
             "again, make the prompt ask for the tool, or use tool_choice 'auto'.",
             param="tool_choice",
         )
@@ -118,9 +114,12 @@ class ToolDemand:
         calls = (chunk.get("message") or {}).get("tool_calls") or ()
         return any(self.allows(str((call.get("function") or {}).get("name"))) for call in calls)
 
+    @property
+    def _wanted(self) -> str:
+        return f"the tool {self.only!r}" if self.only else "one of the tools you were given"
+
     def _instruction(self) -> dict[str, str]:
-        target = f"the tool {self.only!r}" if self.only else "one of the tools you were given"
         return {
             "role": "user",
-            "content": f"Answer by calling {target} now; do not answer in text.",
+            "content": f"Answer by calling {self._wanted} now; do not answer in text.",
         }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +153,16 @@ def test_encrypted_reasoning_is_only_sent_when_included(
 ) -> None:
     response = post(gateway_url, gateway_api_key, {"input": "hi"}).json()
     assert "encrypted_content" not in response["output"][0]
+
+
+def test_left_out_hosted_tools_are_logged_at_info(
+    gateway_factory: Callable[..., str],
+    gateway_api_key: str,
+    codex_request: dict[str, Any],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    url = gateway_factory(log_level="INFO")
+    assert post(url, gateway_api_key, codex_request).status_code == 200
+    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if "hosted" in line]
+    (line,) = [line for line in lines if line.get("msg", "").startswith("left out hosted tools")]
+    assert (line["level"], line["tools"], line["model"]) == ("INFO", ["web_search"], "gpt-oss:20b")

@@ -133,6 +133,7 @@ def test_responses_required_is_enforced_too(
 
 def test_an_answer_that_never_calls_is_a_502_after_one_retry() -> None:
     bodies: list[dict[str, Any]] = []
+    reasons: list[str] = []
 
     async def text_only(body: dict[str, Any]) -> AsyncGenerator[dict[str, Any]]:
         bodies.append(body)
@@ -141,7 +142,7 @@ def test_an_answer_that_never_calls_is_a_502_after_one_retry() -> None:
     async def drain() -> None:
         demand = ToolDemand.of("required", ["get_weather"])
         body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
-        async for _ in demand.chunks(text_only, body):
+        async for _ in demand.chunks(text_only, body, reasons.append):
             pass
 
     with pytest.raises(ToolChoiceNotFollowed) as caught:
@@ -150,3 +151,6 @@ def test_an_answer_that_never_calls_is_a_502_after_one_retry() -> None:
     assert caught.value.code == "tool_choice_not_followed"
     assert "tool_choice 'auto'" in caught.value.message
     assert len(bodies) == 2
+    assert reasons == [
+        "the answer called no tool, and tool_choice demands one of the tools you were given"
+    ]
