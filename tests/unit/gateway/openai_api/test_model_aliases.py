@@ -81,9 +81,9 @@ def test_an_alias_answers_under_its_name_and_logs_the_real_model(
         lines.extend(json.loads(line) for line in err.splitlines() if '"gateway.access"' in line)
         return [line for line in lines if line.get("route", "").startswith("/v1/")]
 
-    def both_lines() -> list[dict[str, Any]] | None:
+    def models_logged() -> list[str]:
         found = access_lines()
-        return found if len(found) == 2 else None
+        return [line["model"] for line in found] if len(found) == 2 else []
 
-    logged = wait_until(both_lines, "the access log lines of both requests")
-    assert [line["model"] for line in logged] == ["gpt-oss:20b", "gpt-oss:20b"]
+    logged = wait_until(models_logged, "the access log lines of both requests")
+    assert logged == ["gpt-oss:20b", "gpt-oss:20b"]
