@@ -52,15 +52,20 @@ def codex_exec(home: Path, workdir: Path, prompt: str, key: str) -> list[dict[st
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
-def test_codex_exec_completes_a_turn_with_a_tool_round_trip(
-    gateway_url: str, gateway_api_key: str, fake_ollama: FakeOllamaProcess, tmp_path: Path
-) -> None:
+def codex_turn(url: str, key: str, tmp_path: Path, prompt: str) -> list[dict[str, Any]]:
+    """One ``codex exec`` turn with a fresh Codex home configured for the gateway at ``url``."""
     home, workdir = tmp_path / "codex-home", tmp_path / "work"
     home.mkdir()
     workdir.mkdir()
-    (home / "config.toml").write_text(CODEX_CONFIG.format(base_url=gateway_url))
+    (home / "config.toml").write_text(CODEX_CONFIG.format(base_url=url))
+    return codex_exec(home, workdir, prompt, key)
 
-    events = codex_exec(home, workdir, "Use exec_command to list the files", gateway_api_key)
+
+def test_codex_exec_completes_a_turn_with_a_tool_round_trip(
+    gateway_url: str, gateway_api_key: str, fake_ollama: FakeOllamaProcess, tmp_path: Path
+) -> None:
+    prompt = "Use exec_command to list the files"
+    events = codex_turn(gateway_url, gateway_api_key, tmp_path, prompt)
 
     assert events[-1]["type"] == "turn.completed", events
     items = [e["item"] for e in events if e.get("type") == "item.completed"]
@@ -77,3 +82,17 @@ def test_codex_exec_completes_a_turn_with_a_tool_round_trip(
     assert (result["tool_call_id"], result["tool_name"]) == (call["id"], "exec_command")
     # Reasoning went to Codex as encrypted_content and came back as the call's thinking.
     assert second["messages"][-2]["thinking"].startswith("Reasoning (medium)")
+
+
+def test_codex_runs_a_tool_of_a_namespace_called_by_its_flat_name(
+    gateway_url: str, gateway_api_key: str, fake_ollama: FakeOllamaProcess, tmp_path: Path
+) -> None:
+    prompt = "Use multi_agent_v1__close_agent"
+    events = codex_turn(gateway_url, gateway_api_key, tmp_path, prompt)
+
+    assert events[-1]["type"] == "turn.completed", events
+    _, second = (entry["body"] for entry in fake_ollama.requests(path="/api/chat"))
+    result = second["messages"][-1]
+    assert result["tool_name"] == "multi_agent_v1__close_agent"
+    # close_agent itself answered: Codex found the tool under its namespace.
+    assert result["content"].startswith("invalid agent id fake-target")
