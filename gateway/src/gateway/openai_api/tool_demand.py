@@ -4,7 +4,7 @@ Ollama ignores ``tool_choice``, so the gateway enforces it itself:
 
 * ``"none"``: no tools are sent to the model at all.
 * ``"auto"`` (or absent): every tool is sent; the model decides.
-* ``"required"``: every tool is sent and the answer must call one.
+* ``"required"``: every tool is sent and the answer must call one (400 when there is none).
 * a named function: only that tool is sent and the answer must call it; a name that is not in
   ``tools`` is a 400.
 
@@ -57,7 +57,14 @@ class ToolDemand:
             return cls()
         if choice == "none":
             return cls(offer=False)
+        names = set(names)
         if choice == "required":
+            if not names:
+                raise InvalidRequest(
+                    "'tool_choice' is 'required' but the request offers no function tools (hosted "
+                    "tools such as web_search cannot run here). Add 'tools' or use 'auto'.",
+                    param="tool_choice",
+                )
             return cls(must_call=True)
         name = chosen_function(choice)
         if name is None:
@@ -66,7 +73,7 @@ class ToolDemand:
                 '({"type": "function", "name": "..."}).',
                 param="tool_choice",
             )
-        if name not in set(names):
+        if name not in names:
             raise InvalidRequest(
                 f"'tool_choice' names the function {name!r}, which is not in 'tools'. Add it to "
                 "'tools' or name one of the tools you send.",

@@ -107,6 +107,15 @@ def test_an_unknown_named_function_is_a_400(gateway_url: str, gateway_api_key: s
     assert "'get_stock'" in error["message"]
 
 
+def test_required_without_function_tools_is_a_400(gateway_url: str, gateway_api_key: str) -> None:
+    body = {"input": "hi", "tools": [{"type": "web_search"}], "tool_choice": "required"}
+    headers = {"Authorization": f"Bearer {gateway_api_key}"}
+    response = httpx.post(f"{gateway_url}/v1/responses", json=body, headers=headers, timeout=30)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "tool_choice"
+    assert "no function tools" in response.json()["error"]["message"]
+
+
 def test_responses_required_is_enforced_too(
     gateway_url: str, gateway_api_key: str, fake_ollama: FakeOllamaProcess
 ) -> None:
