@@ -27,6 +27,9 @@ name = "gpt-oss gateway"
 base_url = "{base_url}/v1"
 env_key = "GPTOSS_API_KEY"
 wire_api = "responses"
+
+[analytics]
+enabled = false
 """
 
 
