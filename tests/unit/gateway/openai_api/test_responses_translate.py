@@ -263,3 +263,41 @@ def test_unknown_effort_is_a_validation_error() -> None:
 def test_unknown_fields_are_accepted() -> None:
     request = ResponsesRequest.model_validate({"input": "x", "truncation": "auto"})
     assert request.model_extra == {"truncation": "auto"}
+
+
+@pytest.mark.parametrize(
+    ("tools", "param"),
+    [
+        ([{}], "tools[0].type"),
+        ([{"type": "namespace", "tools": []}], "tools[0].name"),
+        ([{"type": "namespace", "name": "n", "tools": "x"}], "tools[0].tools"),
+        (
+            [{"type": "namespace", "name": "n", "tools": [{"type": "web_search"}]}],
+            "tools[0].tools[0]",
+        ),
+        (
+            [{"type": "namespace", "name": "n", "tools": [{"type": "function"}]}],
+            "tools[0].tools[0].name",
+        ),
+    ],
+)
+def test_malformed_tools_are_refused_naming_the_entry(tools: list[object], param: str) -> None:
+    assert refusal(input="x", tools=tools).param == param
+
+
+def test_namespace_functions_are_offered_flat() -> None:
+    namespace = {"type": "namespace", "name": "files", "tools": [{**WEATHER_TOOL, "name": "read"}]}
+    body = body_for(input="x", tools=[namespace])
+    assert [tool["function"]["name"] for tool in body["tools"]] == ["files__read"]
+
+
+def test_another_servers_encrypted_reasoning_is_ignored_for_the_summary() -> None:
+    reasoning = {
+        "type": "reasoning",
+        "encrypted_content": "gAAAAB-from-elsewhere",
+        "summary": [{"type": "summary_text", "text": "I looked it up."}],
+    }
+    body = body_for(input=[reasoning, {"role": "assistant", "content": "Done."}])
+    assert body["messages"] == [
+        {"role": "assistant", "content": "Done.", "thinking": "I looked it up."}
+    ]

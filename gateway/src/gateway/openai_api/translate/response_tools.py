@@ -51,10 +51,8 @@ class OfferedTools:
     origins: dict[str, tuple[str, str]] = field(default_factory=dict)
     """Flat name -> (namespace, name) for the functions of namespace tools."""
 
-    def add(self, tool: object, where: str) -> None:
+    def add(self, tool: dict[str, Any], where: str) -> None:
         """Take one entry of ``tools``."""
-        if not isinstance(tool, dict):
-            raise InvalidRequest(f"'{where}' must be an object.", param=where)
         kind = tool.get("type")
         if kind == "function":
             self.tools.append(_function(tool, where, None))
