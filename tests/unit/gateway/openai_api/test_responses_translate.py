@@ -301,3 +301,10 @@ def test_another_servers_encrypted_reasoning_is_ignored_for_the_summary() -> Non
     assert body["messages"] == [
         {"role": "assistant", "content": "Done.", "thinking": "I looked it up."}
     ]
+
+
+@pytest.mark.parametrize("choice", ["sometimes", {"type": "web_search"}])
+def test_an_unknown_tool_choice_is_refused(choice: object) -> None:
+    error = refusal(input="x", tools=[WEATHER_TOOL], tool_choice=choice)
+    assert error.param == "tool_choice"
+    assert "'required' or a named function" in error.message
