@@ -25,6 +25,10 @@ packages=(
     fonts-liberation # ... with text in its screenshots (a recommends of chromium, not installed here)
 )
 
+# The JavaScript clients of tests/clients (`make install` runs npm ci): Debian's Node.js only when
+# no npm is installed already (a newer Node.js from elsewhere is kept).
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed$' \

@@ -163,6 +163,13 @@ class ModelOutputInvalid(UpstreamError):
     default_code = "model_output_invalid"
 
 
+class ToolChoiceNotFollowed(UpstreamError):
+    """502 ``tool_choice_not_followed``: ``tool_choice`` demanded a tool call and the model
+    answered without one, even when asked again (Ollama cannot force a call)."""
+
+    default_code = "tool_choice_not_followed"
+
+
 class ServiceUnavailable(GatewayError):
     """503: Ollama is unreachable, busy, or the model is still downloading."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from functools import cached_property
 from pathlib import Path
@@ -41,6 +42,37 @@ def normalize_origin(origin: str) -> str:
     return value.removesuffix(default_port) if default_port else value
 
 
+BUILT_IN_ALIASES = {"gpt-oss-20b": DEFAULT_MODEL}
+"""Public names every deployment answers to (the name OpenAI-style tools use for gpt-oss)."""
+ALIASES_FORMAT = (
+    "GATEWAY_MODEL_ALIASES must be alias=model pairs separated by commas "
+    "(gpt-4o=gpt-oss:20b,text-embedding-3-small=nomic-embed-text) or a JSON object "
+    '({"gpt-4o": "gpt-oss:20b"})'
+)
+
+
+def parse_aliases(text: str) -> dict[str, str]:
+    """``alias=model`` pairs (comma-separated) or a JSON object as a dict, else ValueError."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{ALIASES_FORMAT}; the JSON is invalid: {error}") from error
+        if isinstance(value, dict) and all(
+            isinstance(k, str) and k and isinstance(v, str) and v for k, v in value.items()
+        ):
+            return value
+        raise ValueError(f"{ALIASES_FORMAT}; every key and value must be a non-empty string")
+    aliases: dict[str, str] = {}
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        alias, sep, model = (side.strip() for side in pair.partition("="))
+        if not sep or not alias or not model:
+            raise ValueError(f"{ALIASES_FORMAT}; {pair!r} is not alias=model")
+        aliases[alias] = model
+    return aliases
+
+
 RATELIMIT_SCHEMES = ("memory://", "redis://", "rediss://", "unix://")
 
 
@@ -51,9 +83,14 @@ class Settings(BaseSettings):
 
     ollama_url: str = Field("http://127.0.0.1:11434", description="Base URL of Ollama.")
     default_model: str = Field(DEFAULT_MODEL, description="Model used when a request names none.")
-    model_aliases: dict[str, str] = Field(
-        default_factory=lambda: {"gpt-oss-20b": DEFAULT_MODEL},
-        description='Extra public names for Ollama models, JSON: {"alias": "ollama:name"}.',
+    model_aliases: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Extra public model names, as alias=model pairs, comma-separated "
+        "(gpt-4o=gpt-oss:20b,text-embedding-3-small=nomic-embed-text), or a JSON object; "
+        "gpt-oss-20b -> gpt-oss:20b is built in.",
+    )
+    model_aliases_listed: bool = Field(
+        True, description="List the aliases in /v1/models next to the real model names."
     )
     expected_models: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -219,6 +256,11 @@ class Settings(BaseSettings):
     def _normalize_origins(cls, value: list[str]) -> list[str]:
         return [normalize_origin(origin) for origin in value]
 
+    @field_validator("model_aliases", mode="before")
+    @classmethod
+    def _parse_aliases(cls, value: object) -> object:
+        return parse_aliases(value) if isinstance(value, str) else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -227,7 +269,7 @@ class Settings(BaseSettings):
     @cached_property
     def aliases(self) -> dict[str, str]:
         """Public model name -> Ollama model name (includes the identity for the default model)."""
-        return {self.default_model: self.default_model, **self.model_aliases}
+        return {self.default_model: self.default_model, **BUILT_IN_ALIASES, **self.model_aliases}
 
     def resolve_model(self, requested: str | None) -> str:
         """The Ollama model name for a requested public name (default when none is given)."""

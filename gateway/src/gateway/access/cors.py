@@ -35,7 +35,13 @@ _RATELIMIT_HEADERS = [
 ]
 # What a page may read from an answer besides the CORS-safelisted headers.
 EXPOSED_HEADERS = ", ".join(
-    [REQUEST_ID_HEADER, "x-queue-seconds", "retry-after", *_RATELIMIT_HEADERS]
+    [
+        REQUEST_ID_HEADER,
+        "x-queue-seconds",
+        "retry-after",
+        "x-gateway-dropped-tools",  # tools of a Responses request the stack cannot run
+        *_RATELIMIT_HEADERS,
+    ]
 ).encode()
 # Seconds a browser may reuse a preflight answer (Chromium caps it at 7200).
 PREFLIGHT_MAX_AGE = b"600"

@@ -58,11 +58,14 @@ class ModelCatalog:
         }
 
     async def list(self) -> list[dict[str, Any]]:
-        """Every model the key may use, then the aliases of those (each id listed once)."""
+        """Every model the key may use, then the aliases of those (each id listed once) unless
+        ``GATEWAY_MODEL_ALIASES_LISTED`` is off (they still resolve)."""
         tags = {
             name: tag for name, tag in (await self._tags()).items() if model_allowed(self.ctx, name)
         }
         listed = [model_object(name, tag) for name, tag in tags.items()]
+        if not self.settings.model_aliases_listed:
+            return listed
         for alias, target in self.settings.aliases.items():
             if alias not in tags and target in tags:
                 listed.append(model_object(alias, tags[target]))

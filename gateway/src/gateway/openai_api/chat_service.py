@@ -17,12 +17,14 @@ from gateway.access.rights import authorize_model
 from gateway.context import RequestContext
 from gateway.openai_api.generation import ChunkRenderer, Generation, Output, Piece
 from gateway.openai_api.protocol.chat import ChatCompletionRequest, GenerationRequest
+from gateway.openai_api.tool_demand import ToolDemand
 from gateway.openai_api.translate.chat import (
     ChatChunks,
     chat_body,
     chat_completion,
     new_id,
     read_chat,
+    tool_demand,
 )
 from gateway.settings import Settings
 from gateway.upstream.client import OllamaClient
@@ -50,6 +52,10 @@ class GenerationService(ABC, Generic[RequestT]):
     @abstractmethod
     def body(self, request: RequestT, model: str) -> dict[str, Any]:
         """The Ollama request body (``model`` is the resolved Ollama name)."""
+
+    def demand(self, request: RequestT) -> ToolDemand | None:
+        """What ``tool_choice`` asks of the answer (None: the endpoint has no tools)."""
+        return None
 
     @abstractmethod
     def read(self, chunk: dict[str, Any]) -> Piece:
@@ -83,6 +89,7 @@ class GenerationService(ABC, Generic[RequestT]):
             self.body(request, model),
             self.read,
             stops=request.stop or (),
+            demand=self.demand(request),
         )
         if request.stream:
             renderer = self.renderer(public_name)
@@ -105,6 +112,10 @@ class ChatService(GenerationService[ChatCompletionRequest]):
     def body(self, request: ChatCompletionRequest, model: str) -> dict[str, Any]:
         """The ``/api/chat`` body."""
         return chat_body(request, model)
+
+    def demand(self, request: ChatCompletionRequest) -> ToolDemand:
+        """``tool_choice`` of the chat request."""
+        return tool_demand(request)
 
     def read(self, chunk: dict[str, Any]) -> Piece:
         """Reads ``message.content`` / ``thinking`` / ``tool_calls``."""

@@ -34,6 +34,7 @@ from gateway.context import CLIENT_DISCONNECT, OK, RequestContext, outcome_for_s
 from gateway.errors import GatewayError, ModelOutputInvalid
 from gateway.openai_api.sse import DONE, data_event, error_event
 from gateway.openai_api.stops import StopMatcher
+from gateway.openai_api.tool_demand import ToolDemand
 from gateway.upstream.cancellation import until_disconnect
 from gateway.upstream.client import OllamaClient
 
@@ -163,20 +164,31 @@ class Attempts:
     queued and upstream (summed over attempts), and the log line of a retry."""
 
     def __init__(
-        self, ollama: OllamaClient, ctx: RequestContext, path: str, body: dict[str, Any]
+        self,
+        ollama: OllamaClient,
+        ctx: RequestContext,
+        path: str,
+        body: dict[str, Any],
+        demand: ToolDemand | None = None,
     ) -> None:
         self.ollama = ollama
         self.ctx = ctx
         self.path = path
         self.body = body
+        self.demand = demand or ToolDemand()
         self._started = 0.0
 
     def chunks(self) -> AsyncGenerator[dict[str, Any], None]:
-        """A new attempt: Ollama's objects, once one of its slots was granted."""
+        """A new attempt: Ollama's objects, once one of its slots was granted (held back until
+        the answer is whole when ``tool_choice`` demands a call; see :mod:`.tool_demand`)."""
+        return self.demand.chunks(self._open, self.body, self._asking_again)
+
+    def _open(self, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
+        """One call to Ollama with ``body``."""
         self._started = perf_counter()
         chunks = self.ollama.generate(
             self.path,
-            self.body,
+            body,
             request_id=self.ctx.request_id,
             queue_key=self.ctx.key_id,
             admitted=self._admitted,
@@ -197,6 +209,14 @@ class Attempts:
             extra={"model": self.body.get("model"), "chunks": produced, "error": error.message},
         )
 
+    def _asking_again(self, why: str) -> None:
+        """Before asking again for the call ``tool_choice`` demands: count the attempt's time."""
+        self.ctx.add_upstream_time(self.elapsed())
+        log.warning(
+            "the model answered without the tool call tool_choice demands; asking again",
+            extra={"model": self.body.get("model"), "reason": why},
+        )
+
     def elapsed(self) -> float:
         """Seconds since the current attempt was admitted."""
         return perf_counter() - self._started
@@ -214,6 +234,7 @@ class Generation:
         body: dict[str, Any],
         read: Reader,
         stops: Sequence[str] = (),
+        demand: ToolDemand | None = None,
     ) -> None:
         self.ollama = ollama
         self.ctx = ctx
@@ -221,7 +242,7 @@ class Generation:
         self.path = path
         self.body = body
         self.read = read
-        self.attempts = Attempts(ollama, ctx, path, body)
+        self.attempts = Attempts(ollama, ctx, path, body, demand)
         self._chunks = self.attempts.chunks
         # OpenAI ``stop``: matched here on the answer (see gateway.openai_api.stops).
         self._stop_strings = stops

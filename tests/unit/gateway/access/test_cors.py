@@ -44,7 +44,12 @@ def assert_readable_by(response: httpx.Response, origin: str) -> None:
     """The answer carries what a page on ``origin`` needs to read it and its headers."""
     assert response.headers["access-control-allow-origin"] == origin
     exposed = response.headers["access-control-expose-headers"]
-    for name in ("x-request-id", "retry-after", "x-ratelimit-remaining-requests"):
+    for name in (
+        "x-request-id",
+        "retry-after",
+        "x-ratelimit-remaining-requests",
+        "x-gateway-dropped-tools",
+    ):
         assert name in exposed
     assert "Origin" in response.headers.get_list("vary")
 
