@@ -107,11 +107,11 @@ async def _run_admitted(ex: Exchange, state: State, job: Job, clock: _Clock) -> 
 
 async def _stream(ex: Exchange, state: State, job: Job, clock: _Clock) -> None:
     def final() -> dict[str, Any]:
-        metrics = clock.metrics(job.prompt_eval_count, job.plan.eval_count)
+        metrics = clock.metrics(job.prompt_eval_count + job.plan.prompt_extra, job.plan.eval_count)
         return job.shape.final(job.plan, False, metrics)
 
     chunks = _chunks(ex, job, clock)
-    await stream_lines(ex, state, chunks, final, job.fault, job.plan.call_error)
+    await stream_lines(ex, state, chunks, final, job.fault, job.plan.late_error)
 
 
 async def _chunks(ex: Exchange, job: Job, clock: _Clock) -> AsyncIterator[dict[str, Any]]:
@@ -122,6 +122,8 @@ async def _chunks(ex: Exchange, job: Job, clock: _Clock) -> AsyncIterator[dict[s
         clock.token()
         ex.tokens += 1
         yield shape.thinking(token)
+    if plan.second_pass:  # structured output: the constrained pass evaluates its prompt first
+        await _second_pass_start(job)
     for token in plan.content:
         if delay:
             await asyncio.sleep(delay)
@@ -132,6 +134,12 @@ async def _chunks(ex: Exchange, job: Job, clock: _Clock) -> AsyncIterator[dict[s
         await _tool_call_tokens(ex, job, clock)
         if not shape.calls_on_final:
             yield shape.calls(plan.tool_calls)
+
+
+async def _second_pass_start(job: Job) -> None:
+    """The pause before structured output's second pass answers (its prompt evaluation)."""
+    if job.first_token_delay:
+        await asyncio.sleep(job.first_token_delay)
 
 
 async def _tool_call_tokens(ex: Exchange, job: Job, clock: _Clock) -> None:
@@ -151,6 +159,8 @@ async def _whole(ex: Exchange, job: Job, clock: _Clock) -> None:
     else:
         clock.token()
         ex.tokens = job.plan.eval_count
-    metrics = clock.metrics(job.prompt_eval_count, job.plan.eval_count)
+    if job.plan.second_pass:
+        await _second_pass_start(job)
+    metrics = clock.metrics(job.prompt_eval_count + job.plan.prompt_extra, job.plan.eval_count)
     final = job.shape.final(job.plan, True, metrics)
-    await deliver_whole(ex, final, job.fault, job.plan.call_error)
+    await deliver_whole(ex, final, job.fault, job.plan.late_error)
