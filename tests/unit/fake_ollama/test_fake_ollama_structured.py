@@ -29,7 +29,8 @@ def test_a_schema_on_gpt_oss_answers_in_a_second_pass_after_free_reasoning(
     lines = ndjson(chat(fake_ollama, format=PERSON, headers={"X-Fake-Tokens": "5,6"}))
     thinking = [line["message"].get("thinking", "") for line in lines[:-1]]
     answer = "".join(line["message"]["content"] for line in lines[:-1])
-    assert all(thinking[:5]) and not any(thinking[5:])
+    assert all(thinking[:5])
+    assert not any(thinking[5:])
     assert orjson.loads(answer) == {"name": "fake-name", "age": 1}
     final = lines[-1]
     plain = ndjson(chat(fake_ollama, headers={"X-Fake-Tokens": "5,6"}))[-1]
@@ -100,3 +101,16 @@ def test_one_prompt_longer_than_the_context_keeps_its_start_and_tail(
     assert kept.json()["prompt_eval_count"] == 52
     short = post(fake_ollama, "/api/generate", {"model": "gpt-oss:20b", "prompt": "hi"})
     assert ndjson(short)[-1]["prompt_eval_count"] == 5
+
+
+def test_a_string_format_without_a_grammar_fails_late_too(fake_ollama: FakeOllamaProcess) -> None:
+    # common/json-schema-to-grammar.cpp (llama.cpp, current): a string "format" it has no rule
+    # for is refused rather than ignored; dates, times and UUIDs are known.
+    email = {"type": "object", "properties": {"to": {"type": "string", "format": "email"}}}
+    refused = chat(fake_ollama, format=email, stream=False)
+    assert refused.status_code == 400
+    assert 'Unsupported string \\"format\\": \\"email\\"' in refused.json()["error"]
+    dated = {"type": "object", "properties": {"on": {"type": "string", "format": "date"}}}
+    assert chat(fake_ollama, format=dated, stream=False).status_code == 200
+    counted = {"type": "integer", "format": "int32"}  # a format on a number is an annotation
+    assert chat(fake_ollama, format=counted, stream=False).status_code == 200

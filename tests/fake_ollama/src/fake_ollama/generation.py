@@ -85,9 +85,10 @@ class Plan:
     eval_count: int = 0
     # Ollama's error for a tool call cut by num_predict: sent in place of the done object.
     call_error: str | None = None
-    # Structured output after reasoning: the answer comes from a second pass (fake_ollama.structured)
-    # whose prompt also holds the reasoning (``prompt_extra`` tokens), and which fails with
-    # llama-server's 400 body (``format_error``) for a schema it cannot convert.
+    # Structured output after reasoning: the answer comes from a second pass
+    # (fake_ollama.structured) whose prompt also holds the reasoning (``prompt_extra`` tokens),
+    # and which fails with llama-server's 400 body (``format_error``) for a schema it cannot
+    # convert.
     second_pass: bool = False
     prompt_extra: int = 0
     format_error: str | None = None

@@ -11,18 +11,23 @@ The final metrics are the second pass's: ``eval_count`` counts the answer only a
 ``prompt_eval_count`` includes the reasoning. Without reasoning before the answer the grammar is
 never applied (one pass, no error).
 
-The fake's runner refuses what llama.cpp's ``json-schema-to-grammar`` has always refused: a
-``type`` that is not a JSON type, and a ``pattern`` not anchored with ``^`` and ``$``.
+The fake's runner refuses what llama.cpp's ``json-schema-to-grammar`` has always refused (a
+``type`` that is not a JSON type, a ``pattern`` not anchored with ``^`` and ``$``) and, like
+current llama.cpp, a string ``format`` it has no grammar for (``email``, ``uri``...): a schema
+the gateway cannot refuse up front, which fails late.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
 JSON_TYPES = frozenset({"string", "number", "integer", "boolean", "object", "array", "null"})
+STRING_FORMATS = frozenset({"date", "time", "date-time"})
+_UUID = re.compile(r"uuid[1-5]?")
 _SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
 _SUBSCHEMA_MAPS = ("properties", "$defs", "definitions")
 
@@ -52,8 +57,17 @@ def _problems(schema: dict[str, Any]) -> Iterator[str]:
     pattern = schema.get("pattern")
     if isinstance(pattern, str) and not (pattern.startswith("^") and pattern.endswith("$")):
         yield "Pattern must start with '^' and end with '$'"
+    fmt = schema.get("format")
+    string_context = kinds in (None, "string") or isinstance(kinds, list)
+    if string_context and isinstance(fmt, str) and not _known_format(fmt):
+        yield f'Unsupported string "format": "{fmt}": ' + orjson.dumps(schema).decode()
     for sub in _subschemas(schema):
         yield from _problems(sub)
+
+
+def _known_format(fmt: str) -> bool:
+    """True for a string format llama.cpp has a grammar for (dates, times, UUIDs)."""
+    return fmt in STRING_FORMATS or _UUID.fullmatch(fmt) is not None
 
 
 def _subschemas(schema: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -14,6 +14,7 @@ import orjson
 
 from gateway.errors import InvalidRequest
 from gateway.openai_api.protocol.responses import ResponsesRequest
+from gateway.upstream.structured_output import check_schema
 
 ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
 TEXT_PARTS = {
@@ -236,6 +237,7 @@ def format_of(request: ResponsesRequest) -> object:
             "'text.format.schema' is required when 'text.format.type' is 'json_schema'.",
             param="text.format.schema",
         )
+    check_schema(fmt.json_schema, "text.format.schema")
     return fmt.json_schema
 
 
