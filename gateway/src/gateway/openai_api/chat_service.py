@@ -15,6 +15,7 @@ from starlette.requests import Request
 
 from gateway.access.rights import authorize_model
 from gateway.context import RequestContext
+from gateway.openai_api.context_window import check_context
 from gateway.openai_api.generation import ChunkRenderer, Generation, Output, Piece
 from gateway.openai_api.protocol.chat import ChatCompletionRequest, GenerationRequest
 from gateway.openai_api.translate.chat import (
@@ -38,6 +39,7 @@ class GenerationService(ABC, Generic[RequestT]):
 
     path: ClassVar[str]
     id_prefix: ClassVar[str]
+    prompt_param: ClassVar[str]  # the request field holding the prompt (for errors)
 
     def __init__(
         self, settings: Settings, ollama: OllamaClient, ctx: RequestContext, http: Request
@@ -75,14 +77,10 @@ class GenerationService(ABC, Generic[RequestT]):
         authorize_model(self.ctx, model)
         self.ctx.model = model
         self.ctx.stream = request.stream
+        body = self.body(request, model)
+        check_context(body, self.settings.context_length, self.ctx, self.prompt_param)
         generation = Generation(
-            self.ollama,
-            self.ctx,
-            self.http,
-            self.path,
-            self.body(request, model),
-            self.read,
-            stops=request.stop or (),
+            self.ollama, self.ctx, self.http, self.path, body, self.read, stops=request.stop or ()
         )
         if request.stream:
             renderer = self.renderer(public_name)
@@ -101,6 +99,7 @@ class ChatService(GenerationService[ChatCompletionRequest]):
 
     path = "/api/chat"
     id_prefix = "chatcmpl-"
+    prompt_param = "messages"
 
     def body(self, request: ChatCompletionRequest, model: str) -> dict[str, Any]:
         """The ``/api/chat`` body."""

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from gateway.access.rights import authorize_model
 from gateway.context import CLIENT_DISCONNECT, OK, RequestContext
 from gateway.errors import GatewayError, ModelOutputInvalid
+from gateway.openai_api.context_window import check_context
 from gateway.openai_api.generation import (
     INVALID_OUTPUT_RETRIES,
     Attempts,
@@ -60,6 +61,7 @@ class ResponsesService:
         authorize_model(ctx, ollama_model)
         # Translating here makes every 400 happen before any upstream work.
         self.body = chat_body(request, ollama_model)
+        check_context(self.body, settings.context_length, ctx, "input")
         self.attempts = Attempts(ollama, ctx, CHAT_PATH, self.body)
         self._chunks = self.attempts.chunks
         self._retrying = self.attempts.retrying
