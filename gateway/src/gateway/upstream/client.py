@@ -33,6 +33,7 @@ from gateway.upstream.admission_redis import RedisSlots
 from gateway.upstream.capabilities import capability_error, missing_capability
 from gateway.upstream.deadline import ReadDeadline
 from gateway.upstream.pool import ConnectionStack
+from gateway.upstream.shared_model import SharedModel
 from gateway.upstream.structured_output import PassGap, late_schema_error
 
 log = logging.getLogger("gateway.upstream")
@@ -66,6 +67,8 @@ class OllamaClient:
         )
         self._urls: dict[str, httpx.URL] = {}
         self.admission = admission_for(settings)
+        # Native requests of non-admin keys cannot reload or unload the model for everyone.
+        self.shared_model = SharedModel(settings.ollama_keep_alive)
 
     async def aclose(self) -> None:
         """Close the connection pool and the admission store (called from the app lifespan)."""
