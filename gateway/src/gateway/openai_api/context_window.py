@@ -23,10 +23,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import orjson
-
 from gateway.context import RequestContext
 from gateway.errors import InvalidRequest
+from gateway.upstream.client import encode
 
 log = logging.getLogger("gateway.context_window")
 
@@ -38,17 +37,21 @@ _TEXT_FIELDS = ("content", "thinking")
 
 
 def estimate_prompt_tokens(body: dict[str, Any]) -> int:
-    """Rough token count of an Ollama ``/api/chat`` or ``/api/generate`` body's prompt."""
+    """Rough token count of an Ollama ``/api/chat`` or ``/api/generate`` body's prompt.
+
+    Tools and tool calls count as their JSON; JSON nested too deep to encode is the client's 400
+    (:func:`gateway.upstream.client.encode`), as it would be when the body is sent.
+    """
     size = 0
     messages = body.get("messages") or ()
     for message in messages:
         size += sum(len(str(message.get(key) or "").encode()) for key in _TEXT_FIELDS)
         if message.get("tool_calls"):
-            size += len(orjson.dumps(message["tool_calls"]))
+            size += len(encode({"tool_calls": message["tool_calls"]}))
     for key in ("prompt", "system"):
         size += len(str(body.get(key) or "").encode())
     if body.get("tools"):
-        size += len(orjson.dumps(body["tools"]))
+        size += len(encode({"tools": body["tools"]}))
     return size // BYTES_PER_TOKEN + TOKENS_PER_MESSAGE * max(len(messages), 1)
 
 

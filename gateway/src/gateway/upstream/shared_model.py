@@ -22,6 +22,8 @@ from typing import Any
 
 import orjson
 
+from gateway.errors import InvalidRequest
+
 PINNED_HEADER = "X-Gateway-Pinned"
 PROTECTED_PATHS = frozenset({"/api/chat", "/api/generate", "/api/embed", "/api/embeddings"})
 RELOAD_OPTIONS = (
@@ -115,7 +117,16 @@ class SharedModel:
         if not isinstance(data, dict):
             return body, []
         pinned = [*self._pin_options(data), *self._pin_shift(data), *self._pin_keep_alive(data)]
-        return (orjson.dumps(data), pinned) if pinned else (body, [])
+        if not pinned:
+            return body, []
+        try:
+            return orjson.dumps(data), pinned
+        except orjson.JSONEncodeError:
+            raise InvalidRequest(
+                "The request body nests objects or arrays more than 254 levels deep; the "
+                "gateway cannot re-encode it to pin its options. Flatten it.",
+                code="invalid_json",
+            ) from None
 
     def _pin_options(self, data: dict[str, Any]) -> list[str]:
         options = _last(data, "options")

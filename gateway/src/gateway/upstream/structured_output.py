@@ -30,6 +30,7 @@ UNSUPPORTED_SCHEMA = "unsupported_json_schema"
 CONVERSION_FAILED = "JSON schema conversion failed"
 JSON_TYPES = frozenset({"string", "number", "integer", "boolean", "object", "array", "null"})
 MAX_SHOWN = 300
+MAX_DEPTH = 256
 _SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
 _SUBSCHEMA_MAPS = ("properties", "$defs", "definitions")
 _UNIONS = ("anyOf", "oneOf")
@@ -52,7 +53,7 @@ def check_schema(schema: object, param: str) -> None:
     """Refuse (400 ``unsupported_json_schema``) a schema every llama.cpp release rejects."""
     if not isinstance(schema, dict):
         raise unsupported_schema("the schema must be a JSON object", param)
-    problem = next(_problems(schema, schema), None)
+    problem = next(_problems(schema, schema, 0), None)
     if problem is not None:
         raise unsupported_schema(problem, param)
 
@@ -77,7 +78,9 @@ def _runner_message(message: str) -> str:
     return text if isinstance(text, str) else message
 
 
-def _problems(schema: dict[str, Any], root: dict[str, Any]) -> Iterator[str]:
+def _problems(schema: dict[str, Any], root: dict[str, Any], depth: int) -> Iterator[str]:
+    if depth > MAX_DEPTH:
+        return  # deeper than Ollama can be sent anyway (gateway.upstream.client.encode: a 400)
     kinds = schema.get("type")
     for kind in kinds if isinstance(kinds, list) else [kinds]:
         if kind is not None and kind not in JSON_TYPES:
@@ -94,7 +97,7 @@ def _problems(schema: dict[str, Any], root: dict[str, Any]) -> Iterator[str]:
     if "enum" in schema and not (isinstance(schema["enum"], list) and schema["enum"]):
         yield "'enum' must be a non-empty array"
     for sub in _subschemas(schema):
-        yield from _problems(sub, root)
+        yield from _problems(sub, root, depth + 1)
 
 
 def _resolves(ref: object, root: dict[str, Any]) -> bool:

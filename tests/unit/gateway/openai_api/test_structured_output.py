@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
 from fake_ollama.testing import FakeOllamaProcess
-from tests.unit.gateway.openai_api.chat_support import chat, post, sse_payloads
+from tests.unit.gateway.openai_api.chat_support import auth, chat, post, sse_payloads
 
 PERSON = {
     "type": "object",
@@ -116,3 +117,18 @@ def test_the_silence_before_the_second_pass_gets_the_first_byte_timeout(
         p["choices"][0]["delta"].get("content") or "" for p in payloads[:-1] if p["choices"]
     )
     assert orjson.loads(content) == {"name": "fake-name", "age": 1}
+
+
+def test_a_schema_nested_too_deep_is_a_clear_400(gateway_url: str, gateway_api_key: str) -> None:
+    # 1,000 levels: within what the gateway parses (1,024), beyond what JSON encoders write.
+    schema = '{"type":"array","items":' * 1000 + '{"type":"string"}' + "}" * 1000
+    rf = '{"type":"json_schema","json_schema":{"name":"deep","schema":' + schema + "}}"
+    body = '{"messages":[{"role":"user","content":"hi"}],"response_format":' + rf + "}"
+    refused = httpx.post(
+        f"{gateway_url}/v1/chat/completions",
+        content=body.encode(),
+        headers=auth(gateway_api_key, **{"Content-Type": "application/json"}),
+        timeout=10,
+    )
+    assert refused.status_code == 400
+    assert "nested more than 254 levels" in refused.json()["error"]["message"]

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from fake_ollama.testing import FakeOllamaProcess
+from gateway.errors import InvalidRequest
 from gateway.upstream.shared_model import (
     SharedModel,
     go_duration_seconds,
@@ -150,3 +151,6 @@ def test_keep_alive_values_are_read_like_ollama_reads_them() -> None:
     assert SharedModel("24h").protect(body) == (body, [])
     forever = SharedModel("-1").protect(b'{"keep_alive": "48h"}')
     assert forever == (b'{"keep_alive":-1}', ["keep_alive"])
+    deep = b'{"keep_alive": 0, "x": ' + b"[" * 300 + b"]" * 300 + b"}"
+    with pytest.raises(InvalidRequest, match="254 levels"):
+        SharedModel("24h").protect(deep)
