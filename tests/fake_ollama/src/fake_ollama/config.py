@@ -152,7 +152,7 @@ def _validated(settings: Settings) -> Settings:
     if settings.history < 1:
         raise ConfigError("knob 'history' must be >= 1")
     try:
-        parse_duration(settings.keep_alive)
+        parse_duration(settings.keep_alive, env=True)
     except ValueError as exc:
         raise ConfigError(f"knob 'keep_alive': {exc}") from None
     return settings

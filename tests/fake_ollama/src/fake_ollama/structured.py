@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 JSON_TYPES = frozenset({"string", "number", "integer", "boolean", "object", "array", "null"})
+MAX_DEPTH = 256  # deeper schemas are not looked into (Python's recursion limit)
 STRING_FORMATS = frozenset({"date", "time", "date-time"})
 _UUID = re.compile(r"uuid[1-5]?")
 _SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
@@ -41,7 +42,7 @@ def runner_error(fmt: object) -> str | None:
     """llama-server's 400 body for a schema it cannot turn into a grammar, else ``None``."""
     if not isinstance(fmt, dict):
         return None  # "json" is a built-in grammar
-    problems = list(_problems(fmt))
+    problems = list(_problems(fmt, 0))
     if not problems:
         return None
     message = '"json_schema": JSON schema conversion failed:\n' + "\n".join(problems)
@@ -49,7 +50,9 @@ def runner_error(fmt: object) -> str | None:
     return orjson.dumps(body).decode()
 
 
-def _problems(schema: dict[str, Any]) -> Iterator[str]:
+def _problems(schema: dict[str, Any], depth: int) -> Iterator[str]:
+    if depth > MAX_DEPTH:
+        return
     kinds = schema.get("type")
     for kind in kinds if isinstance(kinds, list) else [kinds]:
         if kind is not None and kind not in JSON_TYPES:
@@ -62,7 +65,7 @@ def _problems(schema: dict[str, Any]) -> Iterator[str]:
     if string_context and isinstance(fmt, str) and not _known_format(fmt):
         yield f'Unsupported string "format": "{fmt}": ' + orjson.dumps(schema).decode()
     for sub in _subschemas(schema):
-        yield from _problems(sub)
+        yield from _problems(sub, depth + 1)
 
 
 def _known_format(fmt: str) -> bool:

@@ -117,7 +117,9 @@ def keep_alive_seconds(body: dict[str, Any], settings: Settings) -> float:
     """Requested ``keep_alive`` in seconds (default from settings); 400 when unparsable."""
     value = body.get("keep_alive")
     try:
-        return parse_duration(settings.keep_alive if value is None else value)
+        if value is None:
+            return parse_duration(settings.keep_alive, env=True)
+        return parse_duration(value)
     except ValueError as exc:
         raise HTTPError(400, str(exc)) from None
 
