@@ -28,6 +28,7 @@ from gateway.upstream.cancellation import until_disconnect
 from gateway.upstream.client import OllamaClient
 from gateway.upstream.deadline import ReadDeadline
 from gateway.upstream.shared_model import PINNED_HEADER, PROTECTED_PATHS
+from gateway.upstream.structured_output import relay_silence_limit
 
 NDJSON = "application/x-ndjson"
 KEPT_HEADERS = ("content-type", "content-encoding")
@@ -305,7 +306,7 @@ async def relay(
         owner,
         ctx,
         started=started,
-        chunk_timeout=ollama.settings.chunk_timeout,
+        chunk_timeout=relay_silence_limit(body if tap_usage else None, ollama.settings),
         tap_usage=tap_usage,
         body=body,
     )

@@ -12,18 +12,22 @@ consequences for the gateway:
 * The second pass queues for the runner again and evaluates the whole prompt plus the reasoning
   before its first token: a silence the gateway cannot tell from the model thinking.
   :class:`PassGap` says when the stream may be in it (reasoning seen, no answer yet), and the
-  client then allows the first-byte timeout again instead of the between-chunks one.
+  client then allows the first-byte timeout again instead of the between-chunks one; the native
+  relay, which does not read the lines, allows it for every silence of a ``format`` request
+  (:func:`relay_silence_limit`).
 * The grammar is never applied when no reasoning came before the answer.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
 from gateway.errors import InvalidRequest
+from gateway.settings import Settings
 
 UNSUPPORTED_SCHEMA = "unsupported_json_schema"
 # llama-server's message for a schema it could not convert (common/json-schema-to-grammar.cpp).
@@ -130,6 +134,21 @@ def _subschemas(schema: dict[str, Any]) -> Iterator[dict[str, Any]]:
             yield sub
     if isinstance(items := schema.get("items"), list):
         yield from (s for s in items if isinstance(s, dict))
+
+
+_FORMAT_FIELD = re.compile(rb'"(?i:format)"\s*:\s*(?!null)')
+
+
+def relay_silence_limit(body: bytes | None, settings: Settings) -> float:
+    """The longest silence allowed in a relayed native generation.
+
+    The relay does not parse the lines it passes on, so a body asking for ``format`` (Go reads
+    the key case-insensitively) gets the first-byte timeout for every silence: its second pass
+    may start anywhere after the reasoning.
+    """
+    if body and _FORMAT_FIELD.search(body):
+        return max(settings.first_byte_timeout, settings.chunk_timeout)
+    return settings.chunk_timeout
 
 
 class PassGap:

@@ -119,6 +119,19 @@ def test_the_silence_before_the_second_pass_gets_the_first_byte_timeout(
     assert orjson.loads(content) == {"name": "fake-name", "age": 1}
 
 
+def test_the_native_relay_gives_a_structured_answer_the_first_byte_timeout_too(
+    gateway_factory: Callable[..., str], gateway_api_key: str, fake_ollama: FakeOllamaProcess
+) -> None:
+    fake_ollama.configure(first_token_delay=1.5)
+    url = gateway_factory(chunk_timeout=0.5, first_byte_timeout=60)
+    body = {"model": "gpt-oss:20b", "messages": [{"role": "user", "content": "hi"}]}
+    answer = post(url, gateway_api_key, "/api/chat", {**body, "format": PERSON})
+    lines = [orjson.loads(line) for line in answer.content.splitlines()]
+    assert lines[-1]["done"] is True
+    content = "".join(line["message"]["content"] for line in lines)
+    assert orjson.loads(content) == {"name": "fake-name", "age": 1}
+
+
 def test_a_schema_nested_too_deep_is_a_clear_400(gateway_url: str, gateway_api_key: str) -> None:
     # 1,000 levels: within what the gateway parses (1,024), beyond what JSON encoders write.
     schema = '{"type":"array","items":' * 1000 + '{"type":"string"}' + "}" * 1000
