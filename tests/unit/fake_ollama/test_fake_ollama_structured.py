@@ -5,10 +5,14 @@ Each test names the upstream file (tag v0.32.15 of ollama/ollama) whose behaviou
 
 from __future__ import annotations
 
+import threading
+
+import httpx
 import orjson
 
 from fake_ollama.testing import FakeOllamaProcess
-from tests.unit.fake_ollama.fake_ollama_support import chat, ndjson, post
+from tests.support.waiting import wait_until
+from tests.unit.fake_ollama.fake_ollama_support import USER_HELLO, chat, ndjson, post
 
 PERSON = {
     "type": "object",
@@ -37,6 +41,40 @@ def test_a_schema_on_gpt_oss_answers_in_a_second_pass_after_free_reasoning(
     assert final["eval_count"] == 6
     assert plain["eval_count"] == 11
     assert final["prompt_eval_count"] == plain["prompt_eval_count"] + 5
+
+
+def test_the_second_pass_queues_behind_requests_already_waiting(
+    fake_ollama: FakeOllamaProcess,
+) -> None:
+    # server/routes.go ChatHandler: the second pass is a new runner Completion, which waits for
+    # the runner's slot again (OLLAMA_NUM_PARALLEL) behind the requests queued meanwhile.
+    fake_ollama.configure(num_parallel=1)
+    events: list[str] = []
+    structured = {"model": "gpt-oss:20b", "messages": USER_HELLO, "format": PERSON}
+
+    def ask_structured() -> None:  # holds the slot while "loading" for 2 s
+        headers = {"X-Fake-First-Token-Delay": "2"}
+        with httpx.stream(
+            "POST", fake_ollama.url + "/api/chat", json=structured, headers=headers, timeout=30
+        ) as answer:
+            for line in answer.iter_lines():
+                if orjson.loads(line)["message"]["content"]:
+                    events.append("structured answer")
+                    return
+
+    def ask_plain() -> None:
+        chat(fake_ollama, stream=False, timeout=30)
+        events.append("plain answer")
+
+    first = threading.Thread(target=ask_structured)
+    first.start()
+    wait_until(lambda: fake_ollama.stats()["generations_in_flight"] == 1, "the first request")
+    second = threading.Thread(target=ask_plain)
+    second.start()
+    wait_until(lambda: fake_ollama.stats()["generations_in_flight"] == 2, "the second to queue")
+    first.join(timeout=60)
+    second.join(timeout=60)
+    assert events == ["plain answer", "structured answer"]
 
 
 def test_a_schema_the_runner_cannot_convert_fails_after_the_reasoning(

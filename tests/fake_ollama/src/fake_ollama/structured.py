@@ -3,7 +3,7 @@
 ChatHandler (server/routes.go) first runs the model **without** the grammar; the first answer
 token after some reasoning cancels that pass, and a second pass re-prompts with the reasoning and
 the final-channel header, this time with ``format`` sent to llama-server as ``json_schema``
-(llm/llama_server.go ``Completion``). llama-server converts the schema to a grammar only then, so
+(llm/llama_server.go ``Completion``), queued again for the runner's slot. llama-server converts the schema to a grammar only then, so
 a schema it cannot convert fails **late**: after the reasoning went out, with llama-server's own
 400 body as the message (``api.StatusError``): a mid-stream ``{"error": ...}`` line when chunks
 were written (``streamResponse``), a 400 JSON body for ``stream: false`` (``writeChatResponse``).
