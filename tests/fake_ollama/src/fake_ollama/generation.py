@@ -17,8 +17,8 @@ space), so the concatenated tokens are the words joined by single spaces.
   nearly equal pieces (one per token).
 * **format on a thinking model**: two passes like Ollama 0.32.15 (``fake_ollama.structured``):
   the reasoning, the second pass queued again for a slot and pausing ``first_token_delay`` (its
-  prompt evaluation), then the JSON answer, or llama-server's 400 for a schema it cannot convert; ``eval_count`` counts the
-  answer only and ``prompt_eval_count`` adds the reasoning tokens.
+  prompt evaluation), then the JSON answer, or llama-server's 400 for a schema it cannot
+  convert; ``eval_count`` counts the answer only and ``prompt_eval_count`` adds the reasoning.
 * **tools** (when tools are given and the last message is from the user): no content; one call to
   the first tool whose name occurs in the subject (else the first tool), ``arguments`` built from
   its ``parameters`` schema; the call costs ``content_tokens`` tokens.

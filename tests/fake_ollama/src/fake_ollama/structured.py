@@ -1,20 +1,20 @@
 """Structured output (``format``) on a thinking model, as Ollama 0.32.15 runs it: two passes.
 
-ChatHandler (server/routes.go) first runs the model **without** the grammar; the first answer
-token after some reasoning cancels that pass, and a second pass re-prompts with the reasoning and
-the final-channel header, this time with ``format`` sent to llama-server as ``json_schema``
-(llm/llama_server.go ``Completion``), queued again for the runner's slot. llama-server converts the schema to a grammar only then, so
-a schema it cannot convert fails **late**: after the reasoning went out, with llama-server's own
-400 body as the message (``api.StatusError``): a mid-stream ``{"error": ...}`` line when chunks
-were written (``streamResponse``), a 400 JSON body for ``stream: false`` (``writeChatResponse``).
-The final metrics are the second pass's: ``eval_count`` counts the answer only and
-``prompt_eval_count`` includes the reasoning. Without reasoning before the answer the grammar is
-never applied (one pass, no error).
+ChatHandler (server/routes.go) first runs the model **without** the grammar; the first answer token
+after some reasoning cancels that pass, and a second pass re-prompts with the reasoning and the
+final-channel header, this time with ``format`` sent to llama-server as ``json_schema``
+(llm/llama_server.go ``Completion``), queued again for the runner's slot. llama-server converts the
+schema to a grammar only then, so a schema it cannot convert fails **late**: after the reasoning
+went out, with llama-server's own 400 body as the message (``api.StatusError``): a mid-stream
+``{"error": ...}`` line when chunks were written (``streamResponse``), a 400 JSON body for
+``stream: false`` (``writeChatResponse``). The final metrics are the second pass's: ``eval_count``
+counts the answer only and ``prompt_eval_count`` includes the reasoning. Without reasoning before
+the answer the grammar is never applied (one pass, no error).
 
 The fake's runner refuses what llama.cpp's ``json-schema-to-grammar`` has always refused (a
 ``type`` that is not a JSON type, a ``pattern`` not anchored with ``^`` and ``$``) and, like
-current llama.cpp, a string ``format`` it has no grammar for (``email``, ``uri``...): a schema
-the gateway cannot refuse up front, which fails late.
+current llama.cpp, a string ``format`` it has no grammar for (``email``, ``uri``...): a schema the
+gateway cannot refuse up front, which fails late.
 """
 
 from __future__ import annotations
