@@ -105,6 +105,21 @@ class Settings(BaseSettings):
         "default (generation) model, which cannot embed; list it in OLLAMA_MODELS to pre-pull it.",
     )
 
+    context_length: int = Field(
+        8192,
+        ge=256,
+        description="Context window in tokens that Ollama runs the models with (its "
+        "OLLAMA_CONTEXT_LENGTH; compose passes it). Shown in /v1/models and /health/ready; a "
+        "longer prompt gets X-Prompt-Truncated: true, one over twice as long a 400.",
+    )
+
+    ollama_keep_alive: str = Field(
+        "24h",
+        min_length=1,
+        description="How long Ollama keeps a model loaded (its OLLAMA_KEEP_ALIVE; compose passes "
+        "it): a non-admin /api/* request asking for less (0 unloads) gets this instead.",
+    )
+
     connect_timeout: float = Field(5.0, gt=0, description="Seconds to open a connection to Ollama.")
     first_byte_timeout: float = Field(
         300.0, gt=0, description="Seconds to wait for Ollama's first byte (includes model load)."

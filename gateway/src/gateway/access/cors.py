@@ -40,6 +40,8 @@ EXPOSED_HEADERS = ", ".join(
         "x-queue-seconds",
         "retry-after",
         "x-gateway-dropped-tools",  # tools of a Responses request the stack cannot run
+        "x-gateway-pinned",  # /api/* options the gateway kept at the stack's values
+        "x-prompt-truncated",  # the prompt is longer than the context window
         *_RATELIMIT_HEADERS,
     ]
 ).encode()

@@ -15,6 +15,7 @@ from starlette.requests import Request
 
 from gateway.access.rights import authorize_model
 from gateway.context import RequestContext
+from gateway.openai_api.context_window import check_context
 from gateway.openai_api.generation import ChunkRenderer, Generation, Output, Piece
 from gateway.openai_api.protocol.chat import ChatCompletionRequest, GenerationRequest
 from gateway.openai_api.tool_demand import ToolDemand
@@ -40,6 +41,7 @@ class GenerationService(ABC, Generic[RequestT]):
 
     path: ClassVar[str]
     id_prefix: ClassVar[str]
+    prompt_param: ClassVar[str]  # the request field holding the prompt (for errors)
 
     def __init__(
         self, settings: Settings, ollama: OllamaClient, ctx: RequestContext, http: Request
@@ -81,12 +83,14 @@ class GenerationService(ABC, Generic[RequestT]):
         authorize_model(self.ctx, model)
         self.ctx.model = model
         self.ctx.stream = request.stream
+        body = self.body(request, model)
+        check_context(body, self.settings.context_length, self.ctx, self.prompt_param)
         generation = Generation(
             self.ollama,
             self.ctx,
             self.http,
             self.path,
-            self.body(request, model),
+            body,
             self.read,
             stops=request.stop or (),
             demand=self.demand(request),
@@ -108,6 +112,7 @@ class ChatService(GenerationService[ChatCompletionRequest]):
 
     path = "/api/chat"
     id_prefix = "chatcmpl-"
+    prompt_param = "messages"
 
     def body(self, request: ChatCompletionRequest, model: str) -> dict[str, Any]:
         """The ``/api/chat`` body."""

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from gateway.access.rights import authorize_model
 from gateway.context import CLIENT_DISCONNECT, OK, RequestContext
 from gateway.errors import GatewayError, ModelOutputInvalid
+from gateway.openai_api.context_window import check_context
 from gateway.openai_api.generation import (
     INVALID_OUTPUT_RETRIES,
     Attempts,
@@ -65,6 +66,7 @@ class ResponsesService:
         self.offered = offered_tools(request.tools)
         demand = ToolDemand.of(request.tool_choice, self.offered.names)
         self.body = chat_body(request, ollama_model, self.offered)
+        check_context(self.body, settings.context_length, ctx, "input")
         if self.offered.dropped:
             log.info(
                 "left out hosted tools this server cannot run",

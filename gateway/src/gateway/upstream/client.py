@@ -33,6 +33,8 @@ from gateway.upstream.admission_redis import RedisSlots
 from gateway.upstream.capabilities import capability_error, missing_capability
 from gateway.upstream.deadline import ReadDeadline
 from gateway.upstream.pool import ConnectionStack
+from gateway.upstream.shared_model import SharedModel
+from gateway.upstream.structured_output import PassGap, late_schema_error
 
 log = logging.getLogger("gateway.upstream")
 
@@ -40,6 +42,7 @@ BUSY_MARKER = "server busy"
 # Ollama's harmony parser (harmony/harmonyparser.go) when gpt-oss wrote a call it cannot parse.
 TOOL_PARSE_MARKER = "error parsing tool call"
 DRAIN_SECONDS = 1.0
+FIRST_BYTE_KNOB = "GATEWAY_FIRST_BYTE_TIMEOUT"
 # Characters of Ollama's message quoted in a model error (it holds the model's raw output).
 MAX_SHOWN_MODEL_ERROR = 300
 # Ollama's API has a few dozen paths; past this many (blob digests...) URLs are not kept.
@@ -64,6 +67,8 @@ class OllamaClient:
         )
         self._urls: dict[str, httpx.URL] = {}
         self.admission = admission_for(settings)
+        # Native requests of non-admin keys cannot reload or unload the model for everyone.
+        self.shared_model = SharedModel(settings.ollama_keep_alive)
 
     async def aclose(self) -> None:
         """Close the connection pool and the admission store (called from the app lifespan)."""
@@ -200,9 +205,19 @@ class OllamaClient:
             partial = b""  # the start of a line whose newline has not arrived yet
             cutoff = self._cutoff()
             produced = 0
-            with ReadDeadline(self.settings.chunk_timeout) as deadline:
+            # Structured output's second pass may start after the reasoning: the first-byte
+            # timeout applies to that silence again (gateway.upstream.structured_output).
+            gap = PassGap(body)
+            gap_limit = max(self.settings.first_byte_timeout, self.settings.chunk_timeout)
+            with (
+                ReadDeadline(self.settings.chunk_timeout) as deadline,
+                ReadDeadline(gap_limit) as gap_deadline,
+            ):
                 while True:
-                    data = await self._next_read(raw, deadline)
+                    if gap.between_passes:
+                        data = await self._next_read(raw, gap_deadline, FIRST_BYTE_KNOB)
+                    else:
+                        data = await self._next_read(raw, deadline)
                     lines = (partial + data).split(b"\n") if partial else data.split(b"\n")
                     partial = lines.pop() if data else b""  # at the end, the rest is a line
                     for line in lines:
@@ -211,6 +226,7 @@ class OllamaClient:
                         chunk = _decode_object(line)
                         if "error" in chunk:
                             raise self.error_for(500, line, model)
+                        gap.see(chunk)
                         yield chunk
                         if chunk.get("done"):
                             await _drain(raw)
@@ -248,16 +264,24 @@ class OllamaClient:
         )
         return {"model": model, "done": True, "done_reason": "length", "eval_count": produced}
 
-    async def _next_read(self, raw: AsyncIterator[bytes], deadline: ReadDeadline) -> bytes:
-        """The next piece of a streamed body, ``b""`` at its end; silence and breaks raise."""
+    async def _next_read(
+        self,
+        raw: AsyncIterator[bytes],
+        deadline: ReadDeadline,
+        knob: str = "GATEWAY_CHUNK_TIMEOUT",
+    ) -> bytes:
+        """The next piece of a streamed body, ``b""`` at its end; silence and breaks raise.
+
+        ``knob`` names the setting of ``deadline``'s limit in the timeout's message.
+        """
         try:
             return await deadline.read(anext(raw))
         except StopAsyncIteration:
             return b""
         except TimeoutError as exc:
             raise UpstreamTimeout(
-                f"Ollama went silent for more than {self.settings.chunk_timeout:g} s in the "
-                "middle of an answer. Retry, or raise GATEWAY_CHUNK_TIMEOUT."
+                f"Ollama went silent for more than {deadline.seconds:g} s in the "
+                f"middle of an answer. Retry, or raise {knob}."
             ) from exc
         except httpx.TransportError as exc:
             raise UpstreamError(
@@ -339,6 +363,8 @@ class OllamaClient:
             return capability_error(
                 capability, model, embeddings_model=self.settings.embeddings_model
             )
+        if (schema_error := late_schema_error(message)) is not None:
+            return schema_error
         if 400 <= status < 500:
             return InvalidRequest(f"Ollama rejected the request: {message}")
         if message.startswith(TOOL_PARSE_MARKER):

@@ -30,6 +30,7 @@ from gateway.openai_api.protocol.chat import (
     ToolCall,
 )
 from gateway.openai_api.tool_demand import ToolDemand
+from gateway.upstream.structured_output import check_schema
 
 CHAT_OBJECT = "chat.completion"
 CHUNK_OBJECT = "chat.completion.chunk"
@@ -125,6 +126,7 @@ def ollama_format(response_format: ResponseFormat) -> str | dict[str, Any] | Non
     if response_format.type == "json_object":
         return "json"
     if response_format.json_schema is not None and response_format.type == "json_schema":
+        check_schema(response_format.json_schema.schema_, "response_format")
         return response_format.json_schema.schema_
     return None
 

@@ -19,6 +19,7 @@ from gateway.openai_api.protocol.responses import ResponsesRequest
 from gateway.openai_api.tool_demand import ToolDemand
 from gateway.openai_api.translate.encrypted_reasoning import unseal
 from gateway.openai_api.translate.response_tools import OfferedTools, flat_name, offered_tools
+from gateway.upstream.structured_output import check_schema
 
 ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
 TEXT_PARTS = {
@@ -216,6 +217,7 @@ def format_of(request: ResponsesRequest) -> object:
             "'text.format.schema' is required when 'text.format.type' is 'json_schema'.",
             param="text.format.schema",
         )
+    check_schema(fmt.json_schema, "text.format.schema")
     return fmt.json_schema
 
 
