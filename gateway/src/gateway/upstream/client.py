@@ -244,12 +244,15 @@ class OllamaClient:
         total = self.settings.total_timeout
         cap = self.settings.max_generation_seconds
         if cap and self.settings.first_byte_timeout + cap < total:
-            return self.settings.first_byte_timeout + cap, GenerationTimeCapped(
-                f"The answer was still being generated after GATEWAY_MAX_GENERATION_SECONDS "
-                f"({cap:g} s, after up to {self.settings.first_byte_timeout:g} s of queue and "
-                "model load), so the gateway stopped it; the model may have been looping. Ask "
-                'for less (max_tokens), or stream the answer ("stream": true), which keeps what '
-                'was generated up to the cap and ends with finish_reason "length".'
+            seconds = self.settings.first_byte_timeout + cap
+            return seconds, GenerationTimeCapped(
+                f"Ollama had not finished the answer after {seconds:g} s "
+                "(GATEWAY_FIRST_BYTE_TIMEOUT for the queue and the model load, then "
+                "GATEWAY_MAX_GENERATION_SECONDS for the generation), so the gateway stopped it: "
+                "the model may have been looping, or Ollama may be stuck. Ask for less "
+                '(max_tokens), or stream the answer ("stream": true), which keeps what was '
+                'generated up to the cap and ends with finish_reason "length". If it keeps '
+                "happening, operators should check `docker compose logs ollama`."
             )
         return total, UpstreamTimeout(
             f"Ollama did not finish answering within {total:g} s. Retry, stream the answer, or "
