@@ -161,7 +161,7 @@ smoke: install ## opt-in intelligence checks against a real deployment: make smo
 
 .PHONY: bench
 BENCH_ARGS ?=
-bench: install ## benchmark the gateway vs the fake Ollama (~30 s): bench/results/latest.json + .png [BENCH_ARGS="--requests 1000"]
+bench: install ## the gateway vs a lean reference proxy, same run (~3 min): bench/results/latest.json + .png [BENCH_ARGS=...]
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 .PHONY: overload

@@ -198,6 +198,12 @@ class UpstreamTimeout(GatewayError):
     default_code = "upstream_timeout"
 
 
+class GenerationTimeCapped(UpstreamTimeout):
+    """504: a whole (non-streamed) answer ran past ``GATEWAY_MAX_GENERATION_SECONDS``."""
+
+    default_code = "generation_time_limit"
+
+
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none", "null"})
 
 

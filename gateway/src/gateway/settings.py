@@ -169,8 +169,15 @@ class Settings(BaseSettings):
     max_generation_seconds: float = Field(
         600.0,
         ge=0,
-        description="Wall-clock cap per generation; the answer then ends with finish_reason "
-        "'length'. 0 = no cap.",
+        description="Wall-clock cap per generation; a streamed answer then ends with "
+        "finish_reason 'length', a non-streamed one with 504 generation_time_limit (unless "
+        "GATEWAY_STREAM_WHOLE_ANSWERS). 0 = no cap.",
+    )
+    stream_whole_answers: bool = Field(
+        False,
+        description="Fetch non-streamed answers from Ollama as a stream too (instead of in one "
+        "piece, which costs the gateway far less): the time cap then returns the partial answer "
+        "and a client that leaves is charged the tokens produced so far.",
     )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(

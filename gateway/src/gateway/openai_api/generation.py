@@ -7,7 +7,9 @@ content, thinking and tool calls from each Ollama object, and a :class:`ChunkRen
 into the endpoint's stream chunks.
 
 * Whole answers race the upstream call against the client's disconnect
-  (:func:`gateway.disconnect.until_disconnect`), so a departed client stops the GPU within a read.
+  (:func:`gateway.disconnect.until_disconnect`), so a departed client stops the GPU. Ollama sends
+  them in one piece (``stream: false``), unless stop strings must be matched as the text grows or
+  ``GATEWAY_STREAM_WHOLE_ANSWERS`` asks for a stream (see :mod:`gateway.upstream.client`).
 * Streams wait for Ollama's first object before the response starts, so errors Ollama reports up
   front (unknown model, busy, unreachable, first-byte timeout) keep their HTTP status. After that,
   a failure becomes one SSE error event and the stream ends. When the client leaves, Starlette
@@ -178,6 +180,17 @@ class Attempts:
         self.demand = demand or ToolDemand()
         self._started = 0.0
 
+    async def whole(self) -> dict[str, Any]:
+        """A new attempt in one piece: Ollama's only object, once one of its slots was granted."""
+        self._started = perf_counter()
+        return await self.ollama.answer(
+            self.path,
+            self.body,
+            request_id=self.ctx.request_id,
+            queue_key=self.ctx.key_id,
+            admitted=self._admitted,
+        )
+
     def chunks(self) -> AsyncGenerator[dict[str, Any], None]:
         """A new attempt: Ollama's objects, once one of its slots was granted (held back until
         the answer is whole when ``tool_choice`` demands a call; see :mod:`.tool_demand`)."""
@@ -248,6 +261,8 @@ class Generation:
         self._stop_strings = stops
         self._stops = StopMatcher(stops) if any(stops) else None
         self.stopped = False  # a stop string matched: the generation ends here
+        # A whole answer is asked for in one piece, unless its text must be watched as it grows.
+        self._in_one_piece = self._stops is None and not ollama.settings.stream_whole_answers
 
     def _retrying(self, error: ModelOutputInvalid, produced: int) -> None:
         """Before asking again: count the failed attempt, reset the stop matcher."""
@@ -326,6 +341,9 @@ class Generation:
                 output.clear()
 
     async def _consume_once(self, output: Output) -> None:
+        if self._in_one_piece:
+            self._take(output, await self.attempts.whole())
+            return
         async with aclosing(self._chunks()) as chunks:
             async for chunk in chunks:
                 self._take(output, chunk)
