@@ -180,12 +180,17 @@ class Attempts:
         self.demand = demand or ToolDemand()
         self._started = 0.0
 
-    async def whole(self) -> dict[str, Any]:
-        """A new attempt in one piece: Ollama's only object, once one of its slots was granted."""
+    def whole(self) -> AsyncGenerator[dict[str, Any], None]:
+        """A new attempt asked in one piece: Ollama's only object (``tool_choice`` as for
+        :meth:`chunks`)."""
+        return self.demand.chunks(self._answer, self.body, self._asking_again)
+
+    async def _answer(self, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
+        """One call to Ollama with ``body``, answered in one piece."""
         self._started = perf_counter()
-        return await self.ollama.answer(
+        yield await self.ollama.answer(
             self.path,
-            self.body,
+            body,
             request_id=self.ctx.request_id,
             queue_key=self.ctx.key_id,
             admitted=self._admitted,
@@ -341,10 +346,8 @@ class Generation:
                 output.clear()
 
     async def _consume_once(self, output: Output) -> None:
-        if self._in_one_piece:
-            self._take(output, await self.attempts.whole())
-            return
-        async with aclosing(self._chunks()) as chunks:
+        attempt = self.attempts.whole() if self._in_one_piece else self._chunks()
+        async with aclosing(attempt) as chunks:
             async for chunk in chunks:
                 self._take(output, chunk)
                 if self.stopped:
