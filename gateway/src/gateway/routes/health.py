@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gateway.context import OK
-from gateway.deps import get_context, get_ollama
+from gateway.deps import get_context, get_ollama, get_settings
 from gateway.observability.health import ReadinessChecker
 
 router = APIRouter(tags=["health"])
@@ -26,12 +26,14 @@ async def ready(request: Request) -> Response:
     The body names each component with its status, latency and what to do; results are cached
     per worker for ``GATEWAY_READY_CACHE_SECONDS``. With admission control on, ``queue`` shows
     Ollama's generation slots (capacity, in flight) and the requests waiting for one: a full
-    queue answers 503 to new generations but does not make the gateway unready. With several
-    Ollama backends, ``backends`` shows this worker's view of each one (and its queue).
+    queue answers 503 to new generations but does not make the gateway unready.
+    ``context_length`` is the context window Ollama runs the models with. With several Ollama
+    backends, ``backends`` shows this worker's view of each one (and its queue).
     """
     checker: ReadinessChecker = request.app.state.readiness
     result = await checker.check()
     body = result.body()
+    body["context_length"] = get_settings(request).context_length
     ollama = get_ollama(request)
     if ollama.router.several:  # each backend: ok or ejected, in flight, failures, its queue
         body["backends"] = await ollama.router.status()

@@ -1,9 +1,14 @@
 """The Ollama upstream client: one shared ``httpx.AsyncClient`` per worker, timeouts, error mapping.
 
-Generation calls always stream from Ollama (``stream: true``) even when the gateway's caller asked
-for a single JSON answer: that gives a first-byte timeout and a between-chunks timeout instead of
-one long blind wait, lets a departed client stop the GPU at the next token, and keeps the token
-counts of a half-finished answer.
+Two ways to run a generation:
+
+* :meth:`OllamaClient.generate` streams it (``stream: true``): a first-byte timeout and a
+  between-chunks timeout instead of one long blind wait, a time cap that keeps what was produced,
+  and the token count of a half-finished answer. Streamed answers always go this way.
+* :meth:`OllamaClient.answer` fetches it in one piece (``stream: false``), for a caller that wants
+  one JSON answer: Ollama sends one body instead of a chunk per token, which costs the gateway (and
+  Ollama) far less per answer. A departed client still stops the GPU (the connection is closed);
+  what a half-finished answer had produced is not known then.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import orjson
 
 from gateway.errors import (
     GatewayError,
+    GenerationTimeCapped,
     InvalidRequest,
     ModelOutputInvalid,
     NotFound,
@@ -35,6 +41,8 @@ from gateway.upstream.deadline import ReadDeadline
 from gateway.upstream.failover import AnyBackendTransport, Routed, routed
 from gateway.upstream.inflight_redis import SharedInFlight
 from gateway.upstream.router import Router
+from gateway.upstream.shared_model import SharedModel
+from gateway.upstream.structured_output import PassGap, late_schema_error
 
 log = logging.getLogger("gateway.upstream")
 
@@ -42,6 +50,7 @@ BUSY_MARKER = "server busy"
 # Ollama's harmony parser (harmony/harmonyparser.go) when gpt-oss wrote a call it cannot parse.
 TOOL_PARSE_MARKER = "error parsing tool call"
 DRAIN_SECONDS = 1.0
+FIRST_BYTE_KNOB = "GATEWAY_FIRST_BYTE_TIMEOUT"
 # Characters of Ollama's message quoted in a model error (it holds the model's raw output).
 MAX_SHOWN_MODEL_ERROR = 300
 # Ollama's API has a few dozen paths; past this many (blob digests...) URLs are not kept.
@@ -84,6 +93,8 @@ class OllamaClient:
             timeout=upstream_timeout(settings),
         )
         self._urls: dict[tuple[str, str], httpx.URL] = {}
+        # Native requests of non-admin keys cannot reload or unload the model for everyone.
+        self.shared_model = SharedModel(settings.ollama_keep_alive)
 
     @property
     def admission(self) -> Admission | None:
@@ -105,16 +116,24 @@ class OllamaClient:
         model: str | None,
         queue_key: str | None,
         admitted: Callable[[float | None], None] | None = None,
+        headers_within: tuple[float, GatewayError] | None = None,
     ) -> AbstractAsyncContextManager[Routed]:
         """A generation on the backend the router picks (another while one fails before it
         answers), holding one of that backend's slots (admission control) for the block.
 
-        ``admitted`` is called with the seconds each attempt spent queued for a slot.
+        ``admitted`` is called with the seconds each attempt spent queued for a slot;
+        ``headers_within`` replaces the first-byte timeout (see :meth:`open`).
         """
 
         def open_on(backend: Backend) -> AbstractAsyncContextManager[httpx.Response]:
             return self.open(
-                method, path, content=content, request_id=request_id, model=model, backend=backend
+                method,
+                path,
+                content=content,
+                request_id=request_id,
+                model=model,
+                backend=backend,
+                headers_within=headers_within,
             )
 
         return routed(self.router, open_on, model=model, queue_key=queue_key, admitted=admitted)
@@ -143,24 +162,23 @@ class OllamaClient:
         request_id: str | None = None,
         model: str | None = None,
         backend: Backend | None = None,
+        headers_within: tuple[float, GatewayError] | None = None,
     ) -> AsyncIterator[httpx.Response]:
         """Send a request (to ``backend``, else any backend that is in) and yield the streaming
         response once its headers arrived.
 
-        Connection failures and the first-byte timeout raise :class:`GatewayError`; the response
-        is closed when the block exits, which cancels the generation upstream.
+        Connection failures and the first-byte timeout (or ``headers_within``: seconds, and the
+        error past them) raise :class:`GatewayError`; the response is closed when the block
+        exits, which cancels the generation upstream.
         """
-        headers = {"Content-Type": "application/json"} if content is not None else {}
-        if request_id:
-            headers["X-Request-ID"] = request_id
         http = backend.http if backend is not None else self.http
-        url = self._url(http, path)
-        request = http.build_request(method, url, content=content, headers=headers)
+        request = self._request(http, method, path, content, request_id)
+        seconds, too_late = headers_within or (self.settings.first_byte_timeout, None)
         try:
-            async with asyncio.timeout(self.settings.first_byte_timeout):
+            async with asyncio.timeout(seconds):
                 response = await http.send(request, stream=True)
         except TimeoutError as exc:
-            raise self.first_byte_timeout() from exc
+            raise (too_late or self.first_byte_timeout()) from exc
         except httpx.PoolTimeout as exc:  # Ollama is reachable: this worker's pool is full
             raise self.saturated() from exc
         except httpx.TransportError as exc:
@@ -169,6 +187,19 @@ class OllamaClient:
             yield response
         finally:
             await response.aclose()
+
+    def _request(
+        self,
+        http: httpx.AsyncClient,
+        method: str,
+        path: str,
+        content: bytes | None,
+        request_id: str | None,
+    ) -> httpx.Request:
+        headers = {"Content-Type": "application/json"} if content is not None else {}
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        return http.build_request(method, self._url(http, path), content=content, headers=headers)
 
     async def json(
         self,
@@ -209,17 +240,7 @@ class OllamaClient:
         and frees the slot.
         """
         model = body.get("model")
-        if self.settings.log_prompts and log.isEnabledFor(logging.DEBUG):
-            # Opt-in only (GATEWAY_LOG_PROMPTS=true with GATEWAY_LOG_LEVEL=DEBUG): prompts can
-            # hold personal data, so they are never logged by default.
-            log.debug(
-                "prompt sent to Ollama",
-                extra={
-                    "path": path,
-                    "model": model,
-                    "prompt": body.get("messages", body.get("prompt")),
-                },
-            )
+        self._log_prompt(path, body)
         payload = encode({**self._capped(body), "stream": True})
         opening = self.routed(
             "POST",
@@ -234,7 +255,7 @@ class OllamaClient:
             response = answer.response
             if response.status_code >= 400:
                 raise self.error_for(response.status_code, await self._read_all(response), model)
-            chunks = self._objects(response, model)
+            chunks = self._objects(response, body)
             try:
                 async with contextlib.aclosing(chunks):
                     async for chunk in chunks:
@@ -243,17 +264,102 @@ class OllamaClient:
                 self.router.server_error(answer.backend, "broken_stream")
                 raise
 
+    async def answer(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        request_id: str | None = None,
+        queue_key: str | None = None,
+        admitted: Callable[[float | None], None] | None = None,
+    ) -> dict[str, Any]:
+        """Run a generation (``/api/chat`` or ``/api/generate``) and return Ollama's one object.
+
+        Routing and admission as for :meth:`generate`. Ollama answers only once the generation
+        is over, so one deadline bounds the whole call: the first-byte timeout (queue, model
+        load) plus the time cap (``GATEWAY_MAX_GENERATION_SECONDS``), at most
+        ``GATEWAY_TOTAL_TIMEOUT``. Cancelling the call closes the connection, which stops the
+        generation upstream.
+        """
+        model = body.get("model")
+        self._log_prompt(path, body)
+        payload = encode({**self._capped(body), "stream": False})
+        opening = self.routed(
+            "POST",
+            path,
+            content=payload,
+            request_id=request_id,
+            model=model,
+            queue_key=queue_key,
+            admitted=admitted,
+            headers_within=self._answer_deadline(),
+        )
+        async with opening as answer:
+            response = answer.response
+            try:
+                raw = await self._read_all(response)
+            except UpstreamError as error:
+                self.router.server_error(answer.backend, "broken_stream")
+                raise BrokenStream(error.message) from error
+        if response.status_code >= 400:
+            raise self.error_for(response.status_code, raw, model)
+        return _decode_object(raw)
+
+    def _answer_deadline(self) -> tuple[float, GatewayError]:
+        """Seconds one whole answer may take, and the error once they are past."""
+        total = self.settings.total_timeout
+        cap = self.settings.max_generation_seconds
+        if cap and self.settings.first_byte_timeout + cap < total:
+            seconds = self.settings.first_byte_timeout + cap
+            return seconds, GenerationTimeCapped(
+                f"Ollama had not finished the answer after {seconds:g} s "
+                "(GATEWAY_FIRST_BYTE_TIMEOUT for the queue and the model load, then "
+                "GATEWAY_MAX_GENERATION_SECONDS for the generation), so the gateway stopped it: "
+                "the model may have been looping, or Ollama may be stuck. Ask for less "
+                '(max_tokens), or stream the answer ("stream": true), which keeps what was '
+                'generated up to the cap and ends with finish_reason "length". If it keeps '
+                "happening, operators should check `docker compose logs ollama`."
+            )
+        return total, UpstreamTimeout(
+            f"Ollama did not finish answering within {total:g} s. Retry, stream the answer, or "
+            "raise GATEWAY_TOTAL_TIMEOUT."
+        )
+
+    def _log_prompt(self, path: str, body: dict[str, Any]) -> None:
+        if self.settings.log_prompts and log.isEnabledFor(logging.DEBUG):
+            # Opt-in only (GATEWAY_LOG_PROMPTS=true with GATEWAY_LOG_LEVEL=DEBUG): prompts can
+            # hold personal data, so they are never logged by default.
+            log.debug(
+                "prompt sent to Ollama",
+                extra={
+                    "path": path,
+                    "model": body.get("model"),
+                    "prompt": body.get("messages", body.get("prompt")),
+                },
+            )
+
     async def _objects(
-        self, response: httpx.Response, model: str | None
+        self, response: httpx.Response, body: dict[str, Any]
     ) -> AsyncGenerator[dict[str, Any], None]:
         """Ollama's NDJSON objects of a generation whose headers arrived (status below 400)."""
+        model = body.get("model")
         raw = response.aiter_bytes()
         partial = b""  # the start of a line whose newline has not arrived yet
         cutoff = self._cutoff()
         produced = 0
-        with ReadDeadline(self.settings.chunk_timeout) as deadline:
+        # Structured output's second pass may start after the reasoning: the first-byte
+        # timeout applies to that silence again (gateway.upstream.structured_output).
+        gap = PassGap(body)
+        gap_limit = max(self.settings.first_byte_timeout, self.settings.chunk_timeout)
+        with (
+            ReadDeadline(self.settings.chunk_timeout) as deadline,
+            ReadDeadline(gap_limit) as gap_deadline,
+        ):
             while True:
-                data = await self._next_read(raw, deadline)
+                if gap.between_passes:
+                    data = await self._next_read(raw, gap_deadline, FIRST_BYTE_KNOB)
+                else:
+                    data = await self._next_read(raw, deadline)
                 lines = (partial + data).split(b"\n") if partial else data.split(b"\n")
                 partial = lines.pop() if data else b""  # at the end, the rest is a line
                 for line in lines:
@@ -262,6 +368,7 @@ class OllamaClient:
                     chunk = _decode_object(line)
                     if "error" in chunk:
                         raise self.error_for(500, line, model)
+                    gap.see(chunk)
                     yield chunk
                     if chunk.get("done"):
                         await _drain(raw)
@@ -299,16 +406,24 @@ class OllamaClient:
         )
         return {"model": model, "done": True, "done_reason": "length", "eval_count": produced}
 
-    async def _next_read(self, raw: AsyncIterator[bytes], deadline: ReadDeadline) -> bytes:
-        """The next piece of a streamed body, ``b""`` at its end; silence and breaks raise."""
+    async def _next_read(
+        self,
+        raw: AsyncIterator[bytes],
+        deadline: ReadDeadline,
+        knob: str = "GATEWAY_CHUNK_TIMEOUT",
+    ) -> bytes:
+        """The next piece of a streamed body, ``b""`` at its end; silence and breaks raise.
+
+        ``knob`` names the setting of ``deadline``'s limit in the timeout's message.
+        """
         try:
             return await deadline.read(anext(raw))
         except StopAsyncIteration:
             return b""
         except TimeoutError as exc:
             raise UpstreamTimeout(
-                f"Ollama went silent for more than {self.settings.chunk_timeout:g} s in the "
-                "middle of an answer. Retry, or raise GATEWAY_CHUNK_TIMEOUT."
+                f"Ollama went silent for more than {deadline.seconds:g} s in the "
+                f"middle of an answer. Retry, or raise {knob}."
             ) from exc
         except httpx.TransportError as exc:
             raise BrokenStream(
@@ -390,6 +505,8 @@ class OllamaClient:
             return capability_error(
                 capability, model, embeddings_model=self.settings.embeddings_model
             )
+        if (schema_error := late_schema_error(message)) is not None:
+            return schema_error
         if 400 <= status < 500:
             return InvalidRequest(f"Ollama rejected the request: {message}")
         if message.startswith(TOOL_PARSE_MARKER):
