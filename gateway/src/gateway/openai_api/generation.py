@@ -59,6 +59,7 @@ class Output:
         "final",
         "produced",
         "prompt_tokens",
+        "reasoning_chunks",
         "tool_calls",
     )
 
@@ -70,6 +71,7 @@ class Output:
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
         self.produced = 0
+        self.reasoning_chunks = 0
         self.final: dict[str, Any] | None = None
 
     def clear(self) -> None:
@@ -79,7 +81,7 @@ class Output:
         self.tool_calls.clear()
         self.done_reason = self.final = None
         self.prompt_tokens = self.completion_tokens = None
-        self.produced = 0
+        self.produced = self.reasoning_chunks = 0
 
     def add(self, piece: Piece) -> None:
         """Append one Ollama object's content, thinking and tool calls."""
@@ -88,6 +90,7 @@ class Output:
             self._content.append(content)
         if thinking:
             self._thinking.append(thinking)
+            self.reasoning_chunks += 1
         if calls:
             self.tool_calls.extend(calls)
         if content or thinking or calls:
@@ -274,6 +277,7 @@ class Generation:
             ctx.record_final_chunk(output.final)
         else:  # cut short: count the tokens produced so far (the prompt count never came)
             ctx.record_usage(None, output.produced)
+        ctx.reasoning_tokens = output.reasoning_chunks
         ctx.outcome = outcome
 
     async def collect(self) -> Output:
