@@ -4,6 +4,10 @@ replica; durable when Redis persists (compose runs it with AOF on the ``redis-da
 A charge is one Lua script (atomic, one round trip): ``HINCRBY`` of each field on the key's day
 and month hashes, ``EXPIREAT`` on both, and the key's name in the day's index. Reads are one
 pipelined round trip of ``HGETALL``.
+
+The connection pool makes a call wait for a free connection (up to ``POOL_WAIT`` seconds) when
+all are busy: redis-py's default pool fails at once past 100 connections, which would lose the
+charges of a burst of answers finishing together in one worker.
 """
 
 from __future__ import annotations
@@ -11,9 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
+import redis.asyncio
+from redis.asyncio.connection import BlockingConnectionPool, Connection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from gateway.access.ratelimit.redis_store import connect
 from gateway.access.usage.ledger import Charge, UsageUnavailable, index_hash
 
 # KEYS: day hash, month hash, day index
@@ -29,6 +36,8 @@ redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
 redis.call('EXPIREAT', KEYS[3], ARGV[1])
 return 1
 """
+POOL_SIZE = 64
+POOL_WAIT = 10.0
 
 
 def _decoded(raw: dict[bytes, bytes]) -> dict[str, int]:
@@ -39,7 +48,16 @@ class RedisUsageStore:
     """Ledger hashes in Redis (see :class:`gateway.access.usage.ledger.UsageStore`)."""
 
     def __init__(self, url: str, *, timeout: float) -> None:
-        self._client = connect(url, timeout)
+        pool: BlockingConnectionPool[Connection] = BlockingConnectionPool.from_url(
+            url,
+            max_connections=POOL_SIZE,
+            timeout=POOL_WAIT,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 1),
+            health_check_interval=0,
+        )
+        self._client: redis.asyncio.Redis[bytes] = redis.asyncio.Redis(connection_pool=pool)
         self._charge = self._client.register_script(CHARGE)
 
     async def add(self, charge: Charge) -> None:
