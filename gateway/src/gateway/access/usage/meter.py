@@ -84,6 +84,7 @@ class UsageMeter:
         refused = refusal(key, budgets, totals, now)
         if refused is not None:
             ctx.limit_hit = BUDGET
+            ctx.key_name = key.name  # the rejection metric's label
             raise refused
 
     async def charge(self, key: ApiKey, ctx: RequestContext) -> None:

@@ -14,9 +14,8 @@ import orjson
 import pytest
 
 from fake_ollama.testing import FakeOllamaProcess
-from tests.support.waiting import wait_until
 from tests.unit.gateway.access.ratelimit_support import bearer, key_record, write_keys
-from tests.unit.gateway.access.usage.usage_support import HI, chat, me, secret, today
+from tests.unit.gateway.access.usage.usage_support import HI, chat, me, secret, today, today_once
 
 MODEL = "gpt-oss:20b"
 
@@ -44,7 +43,7 @@ def test_a_whole_answer_is_charged_its_real_usage(start: Callable[..., str]) -> 
     reply = chat(url, "alice")
     assert reply.status_code == 200
     usage = reply.json()["usage"]
-    day = wait_until(lambda: today(url, "alice")["requests"] == 1 and today(url, "alice"), "charge")
+    day = today_once(url, "alice", 1)
     assert (day["prompt_tokens"], day["completion_tokens"], day["total_tokens"]) == (
         usage["prompt_tokens"],
         usage["completion_tokens"],
@@ -60,7 +59,7 @@ def test_a_stream_is_charged_once_like_a_whole_answer(start: Callable[..., str])
     streamed = chat(url, "alice", stream=True, stream_options={"include_usage": True})
     events = [line[6:] for line in streamed.text.splitlines() if line.startswith("data: {")]
     usage = orjson.loads(events[-1])["usage"]
-    day = wait_until(lambda: today(url, "alice")["requests"] == 1 and today(url, "alice"), "charge")
+    day = today_once(url, "alice", 1)
     assert day["total_tokens"] == usage["total_tokens"]
     assert day["reasoning_tokens"] == 8
 
@@ -81,7 +80,7 @@ def test_a_dropped_stream_is_charged_what_was_generated(
         for count, _ in enumerate(r.iter_lines(), start=1):
             if count >= 20:
                 break
-    day = wait_until(lambda: today(url, "alice")["requests"] == 1 and today(url, "alice"), "charge")
+    day = today_once(url, "alice", 1)
     assert 0 < day["completion_tokens"] < 3000, "the chunks relayed before the client left"
     assert day["errors"] == 0, "a client leaving is not an error"
 
@@ -92,7 +91,7 @@ def test_the_native_api_is_charged_without_reasoning(start: Callable[..., str]) 
     reply = httpx.post(f"{url}/api/chat", headers=bearer(secret("alice")), json=body, timeout=30)
     assert reply.status_code == 200
     answer = reply.json()
-    day = wait_until(lambda: today(url, "alice")["requests"] == 1 and today(url, "alice"), "charge")
+    day = today_once(url, "alice", 1)
     assert day["prompt_tokens"] == answer["prompt_eval_count"]
     assert day["completion_tokens"] == answer["eval_count"]
     assert day["reasoning_tokens"] == 0
@@ -103,7 +102,7 @@ def test_failed_requests_count_as_errors_under_a_bounded_model_name(
 ) -> None:
     url = start()
     assert chat(url, "alice", model="no-such-model-42").status_code == 404
-    day = wait_until(lambda: today(url, "alice")["requests"] == 1 and today(url, "alice"), "charge")
+    day = today_once(url, "alice", 1)
     assert day["errors"] == 1
     assert list(day["by_model"]) == ["other"], "an unknown name never becomes a ledger field"
     assert me(url, "alice").status_code == 200
@@ -113,7 +112,7 @@ def test_failed_requests_count_as_errors_under_a_bounded_model_name(
 def test_a_request_budget_refuses_with_insufficient_quota(start: Callable[..., str]) -> None:
     url = start(daily_requests=2)
     assert [chat(url, "alice").status_code for _ in range(2)] == [200, 200]
-    wait_until(lambda: today(url, "alice")["requests"] == 2, "both charged")
+    today_once(url, "alice", 2)
     refused = chat(url, "alice")
     assert refused.status_code == 429
     error = refused.json()["error"]
@@ -135,13 +134,15 @@ def test_a_request_budget_refuses_with_insufficient_quota(start: Callable[..., s
     assert statement["remaining"]["daily_requests"] == 0
     assert statement["usage"]["day"]["requests"] == 2, "refused requests are not charged"
     assert chat(url, "bob").status_code == 200, "another key is not affected"
+    metrics = httpx.get(f"{url}/metrics", timeout=10).text
+    assert 'gateway_rate_limit_rejections_total{key="alice",limit="budget"}' in metrics
 
 
 def test_a_token_budget_overshoots_by_at_most_one_answer(start: Callable[..., str]) -> None:
     url = start(monthly_tokens=1)
     first = chat(url, "alice")
     assert first.status_code == 200, "under the budget when it started"
-    wait_until(lambda: today(url, "alice")["requests"] == 1, "charged")
+    today_once(url, "alice", 1)
     refused = chat(url, "alice")
     assert refused.status_code == 429
     assert "monthly token budget" in refused.json()["error"]["message"]
@@ -153,7 +154,7 @@ def test_me_shows_a_key_its_own_data_and_nothing_of_others(start: Callable[..., 
     assert chat(url, "alice").status_code == 200
     assert chat(url, "bob").status_code == 200
     assert chat(url, "bob").status_code == 200
-    wait_until(lambda: today(url, "bob")["requests"] == 2, "bob charged")
+    today_once(url, "bob", 2)
     alice = me(url, "alice").json()
     assert (alice["object"], alice["id"], alice["name"]) == ("api_key", "key_alice", "alice")
     assert alice["limits"] == {

@@ -88,6 +88,18 @@ def ledger_today(redis_server: RedisServer, name: str) -> Usage:
     return total(by_model({k.decode(): int(v) for k, v in raw.items()}).values())
 
 
+def ledger_once(redis_server: RedisServer, name: str, requests: int) -> Usage:
+    """The key's usage today once ``requests`` requests are charged (waits for the charges)."""
+    found: list[Usage] = []
+
+    def charged() -> bool:
+        found[:] = [ledger_today(redis_server, name)]
+        return found[0].requests == requests
+
+    wait_until(charged, f"{requests} requests of {name} charged", step=0.05)
+    return found[0]
+
+
 def answer_tokens(reply: httpx.Response) -> int:
     """Total tokens of a whole or streamed (include_usage) chat answer."""
     if reply.headers["content-type"].startswith("text/event-stream"):
@@ -120,10 +132,7 @@ def test_concurrent_requests_over_four_workers_are_charged_exactly(
     replies = burst(gunicorn.url, "exact", REQUESTS)
     assert Counter(r.status_code for r in replies) == {200: REQUESTS}, gunicorn.log()[-3000:]
     expected = sum(answer_tokens(r) for r in replies)
-    charged = wait_until(
-        lambda: (u := ledger_today(redis_server, "exact")).requests == REQUESTS and u,
-        "every request charged",
-    )
+    charged = ledger_once(redis_server, "exact", REQUESTS)
     assert charged.total == expected
     assert charged.reasoning == 8 * REQUESTS, "8 reasoning chunks per fake gpt-oss answer"
     assert charged.errors == 0
@@ -147,10 +156,7 @@ def test_a_budget_crossed_under_concurrency_stays_within_the_bound(
     assert set(outcomes) <= {"served", "insufficient_quota", "rate_limit_exceeded"}, outcomes
     assert outcomes["insufficient_quota"], "the budget was crossed"
     assert budget <= len(served) <= budget + cap, "overshoot at most one per request in flight"
-    charged = wait_until(
-        lambda: (u := ledger_today(redis_server, "tight")).requests == len(served) and u,
-        "the served requests charged, and only those",
-    )
+    charged = ledger_once(redis_server, "tight", len(served))
     assert charged.total == sum(answer_tokens(r) for r in served)
 
 
@@ -160,9 +166,7 @@ def test_a_redis_restart_keeps_the_ledger(
     add_key(keys_file, key_record(secret("durable"), "durable", rpm=0, tpm=0, max_concurrent=0))
     served = burst(gunicorn.url, "durable", 8)
     expected = sum(answer_tokens(r) for r in served)
-    before = wait_until(
-        lambda: (u := ledger_today(redis_server, "durable")).requests == 8 and u, "charged"
-    )
+    before = ledger_once(redis_server, "durable", 8)
     assert before.total == expected
     redis_server.stop()  # SIGTERM, as `docker compose restart redis` sends
     redis_server.start()

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 
+from tests.support.waiting import wait_until
 from tests.unit.gateway.access.ratelimit_support import bearer
 
 HI = [{"role": "user", "content": "hi"}]
@@ -35,3 +36,15 @@ def today(url: str, name: str) -> dict[str, Any]:
     assert reply.status_code == 200, reply.text
     day: dict[str, Any] = reply.json()["usage"]["day"]
     return day
+
+
+def today_once(url: str, name: str, requests: int) -> dict[str, Any]:
+    """The key's usage today once ``requests`` requests are charged (waits for the charges)."""
+    found: list[dict[str, Any]] = []
+
+    def charged() -> bool:
+        found[:] = [today(url, name)]
+        return bool(found[0]["requests"] == requests)
+
+    wait_until(charged, f"{requests} requests of {name} charged", step=0.05)
+    return found[0]
