@@ -7,7 +7,9 @@ in-memory table (:mod:`gateway.access.keytable`), then one store call
 (:mod:`gateway.access.ratelimit.store`) checks the client IP's failed-auth block and the key's
 requests, tokens and concurrency limits and counts the request. ``/v1`` responses carry OpenAI's
 ``x-ratelimit-*`` headers. Just before the last byte of the response (or when the client went away)
-the request's real token usage is charged and its concurrency slot freed.
+the request's real token usage is charged and its concurrency slot freed. Requests to model
+endpoints also go through the usage meter (:mod:`gateway.access.usage.meter`): budgets checked
+before, the ledger charged in the same settlement after.
 
 Failed-auth limiter: each *wrong* key (not a missing, expired or revoked one, which reveal
 nothing to a guesser) counts against the client IP. Past ``GATEWAY_AUTH_FAILURE_LIMIT`` failures
@@ -122,15 +124,11 @@ class Guard:
     """The policy: who may pass, under which limits, and what happens when the store is down."""
 
     def __init__(
-        self,
-        settings: Settings,
-        keys: KeyTable | None,
-        store: RateLimitStore,
-        usage: UsageMeter | None = None,
+        self, settings: Settings, keys: KeyTable | None, store: RateLimitStore, usage: UsageMeter
     ) -> None:
         self.keys = keys
         self.store = store
-        self.usage = usage or UsageMeter(settings, create_usage_store(settings))
+        self.usage = usage
         self.fail_open = settings.ratelimit_fail_open
         self.defaults = Quota(
             settings.default_rpm, settings.default_tpm, settings.default_max_concurrent
@@ -344,4 +342,5 @@ def build_guard(settings: Settings) -> Guard:
             "GATEWAY_RATELIMIT_STORAGE=memory:// counts limits in each worker process on its "
             "own: with N workers a key gets up to N times its limits. Use redis://host:6379/0."
         )
-    return Guard(settings, keys, create_store(settings))
+    usage = UsageMeter(settings, create_usage_store(settings))
+    return Guard(settings, keys, create_store(settings), usage)
