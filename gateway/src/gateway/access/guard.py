@@ -52,7 +52,7 @@ from gateway.access.ratelimit.store import (
 from gateway.access.rights import normalise_model
 from gateway.access.usage.meter import UsageMeter, create_usage_store
 from gateway.context import ERROR, RequestContext
-from gateway.errors import AuthenticationFailed, RateLimited, ServiceUnavailable
+from gateway.errors import AuthenticationFailed, GatewayError, RateLimited, ServiceUnavailable
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.guard")
@@ -180,8 +180,25 @@ class Guard:
             ctx.auth_failure_reason = INVALID
             raise self._refused(None, AUTH_FAILURES, blocked_for, ctx)
 
-    async def admit(self, key: ApiKey, ctx: RequestContext) -> Admission | None:
-        """Check and count the request; None when the store is down and we fail open."""
+    async def admit(self, key: ApiKey, ctx: RequestContext, *, metered: bool) -> Admission | None:
+        """Check and count the request; None when the store is down and we fail open.
+
+        A ``metered`` request (a model endpoint) then has its key's budgets checked, while it
+        holds its concurrency slot: a slot freed by a finished request is freed together with
+        that request's charge, so the check sees every answer but those still in flight. Refused
+        for its budget, the request gives its slot back.
+        """
+        admission = await self._admit_limits(key, ctx)
+        if metered:
+            try:
+                await self.usage.check(key, ctx)
+            except GatewayError:
+                if admission is not None:
+                    await self._settle_limits(admission.ticket, ctx)
+                raise
+        return admission
+
+    async def _admit_limits(self, key: ApiKey, ctx: RequestContext) -> Admission | None:
         try:
             admission = await self.store.admit(key.id, self.quota_of(key), ctx.client_ip)
         except StoreUnavailable as exc:

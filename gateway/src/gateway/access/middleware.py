@@ -45,9 +45,7 @@ class AccessMiddleware:
         metered = self.guard.usage.meters(scope["path"])
         try:
             key = await self.guard.authenticate(scope, ctx)
-            if metered:
-                await self.guard.usage.check(key, ctx)
-            admission = await self.guard.admit(key, ctx)
+            admission = await self.guard.admit(key, ctx, metered=metered)
         except GatewayError as error:
             ctx.record_error(error.status, error.code)
             await error.to_response()(scope, receive, send)

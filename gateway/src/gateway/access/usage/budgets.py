@@ -1,12 +1,12 @@
 """Budgets per key: tokens and requests per UTC day and per UTC month.
 
 Checked before a metered request from the ledger's totals (one store round trip, only for keys
-that have a budget), charged after it with the real usage. A budget is exhausted once the usage
-reached it; the refusal is a 429 with OpenAI's ``insufficient_quota`` type and code, saying when
-the budget resets, with ``Retry-After``. Under concurrency the check and the charge are not one
-step: requests admitted while the key was under its budget all finish, so a key can overshoot
-by at most one answer per request it had in flight when the budget was reached (its
-``max_concurrent`` bounds that number).
+that have a budget, once the request holds its concurrency slot), charged after it with the real
+usage. A budget is exhausted once the usage reached it; the refusal is a 429 with OpenAI's
+``insufficient_quota`` type and code, saying when the budget resets, with ``Retry-After``. Under
+concurrency the check and the charge are not one step: requests admitted while the key was under
+its budget all finish, so a key can overshoot by at most one answer per request it had in flight
+when the budget was reached (its ``max_concurrent`` bounds that number).
 """
 
 from __future__ import annotations

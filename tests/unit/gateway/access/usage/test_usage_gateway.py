@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from fake_ollama.testing import FakeOllamaProcess
+from tests.support.servers import free_port
 from tests.unit.gateway.access.ratelimit_support import bearer, key_record, write_keys
 from tests.unit.gateway.access.usage.usage_support import HI, chat, me, secret, today, today_once
 
@@ -190,3 +191,44 @@ def test_revoked_expired_or_unknown_keys_get_nothing(start: Callable[..., str], 
     assert refused.json()["error"]["code"] == "invalid_api_key"
     assert "alice" not in refused.text
     assert "usage" not in refused.json()
+
+
+def dead_redis_url() -> str:
+    """A redis:// URL nothing listens on."""
+    return f"redis://127.0.0.1:{free_port()}/0"
+
+
+def test_without_its_store_requests_pass_and_me_says_why_it_cannot_answer(
+    gateway_factory: Callable[..., str], tmp_path: Path
+) -> None:
+    path = tmp_path / "keys.json"
+    write_keys(path, key_record(secret("alice"), "alice", daily_tokens=1000))
+    url = gateway_factory(
+        api_keys="", keys_file=path, ratelimit_storage=dead_redis_url(), ratelimit_timeout=1
+    )
+    assert chat(url, "alice").status_code == 200, "fail open (the default): served, not charged"
+    unavailable = me(url, "alice")
+    assert unavailable.status_code == 503
+    assert unavailable.json()["error"]["code"] == "usage_store_unavailable"
+    assert unavailable.headers["retry-after"] == "1"
+
+
+def test_a_budgeted_key_gets_503_when_the_gateway_fails_closed(
+    gateway_factory: Callable[..., str], tmp_path: Path
+) -> None:
+    path = tmp_path / "keys.json"
+    write_keys(path, key_record(secret("alice"), "alice", daily_tokens=1000))
+    url = gateway_factory(
+        api_keys="",
+        keys_file=path,
+        ratelimit_storage=dead_redis_url(),
+        ratelimit_timeout=1,
+        ratelimit_fail_open=False,
+    )
+    refused = chat(url, "alice")
+    assert refused.status_code == 503
+    error = refused.json()["error"]
+    # One Redis holds both: the rate limits, checked first, say so.
+    assert error["code"] == "rate_limit_store_unavailable"
+    assert "GATEWAY_RATELIMIT_FAIL_OPEN=false" in error["message"]
+    assert refused.headers["retry-after"] == "1"

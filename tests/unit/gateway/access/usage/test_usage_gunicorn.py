@@ -160,6 +160,23 @@ def test_a_budget_crossed_under_concurrency_stays_within_the_bound(
     assert charged.total == sum(answer_tokens(r) for r in served)
 
 
+def test_a_token_budget_crossed_under_concurrency_stays_within_the_bound(
+    gunicorn: GunicornGateway, redis_server: RedisServer, keys_file: Path
+) -> None:
+    cap, budget = 4, 100
+    limits = {"rpm": 0, "tpm": 0, "max_concurrent": cap, "daily_tokens": budget}
+    add_key(keys_file, key_record(secret("tokens"), "tokens", **limits))
+    replies = burst(gunicorn.url, "tokens", 40)
+    served = [r for r in replies if r.status_code == 200]
+    assert Counter(outcome(r) for r in replies)["insufficient_quota"], "the budget was crossed"
+    largest = max(answer_tokens(r) for r in served)
+    charged = ledger_once(redis_server, "tokens", len(served))
+    assert charged.total == sum(answer_tokens(r) for r in served)
+    assert budget <= charged.total < budget + cap * largest, (
+        "at most one answer per request in flight"
+    )
+
+
 def test_a_redis_restart_keeps_the_ledger(
     gunicorn: GunicornGateway, redis_server: RedisServer, keys_file: Path
 ) -> None:
