@@ -2,10 +2,10 @@
 
 :class:`UsageMeter` belongs to the guard (``gateway.access.guard``), which asks it to check a
 metered request's budgets once the request holds its concurrency slot and to charge the request
-after its answer (in the same settlement as the rate limits). A ledger store that does not answer never
-fails a request that already ran: the charge is lost and a warning logged (at most every few
-seconds). Before a request, an unanswered budget check lets the request pass or answers 503, as
-``GATEWAY_RATELIMIT_FAIL_OPEN`` says.
+after its answer (in the same settlement as the rate limits). A ledger store that does not
+answer never fails a request that already ran: the charge is lost and a warning logged (at most
+every few seconds). Before a request, an unanswered budget check lets the request pass or
+answers 503, as ``GATEWAY_RATELIMIT_FAIL_OPEN`` says.
 """
 
 from __future__ import annotations
