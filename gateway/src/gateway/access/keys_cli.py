@@ -242,6 +242,21 @@ def _limit(value: int | None) -> str:
     return "none" if value == 0 else str(value)
 
 
+def _budgets(record: KeyRecord) -> str:
+    """The key's budgets in short (``200000tok/day,3000req/month``), ``none`` without any."""
+    parts = [
+        f"{value}{unit}/{period}"
+        for value, unit, period in (
+            (record.daily_tokens, "tok", "day"),
+            (record.monthly_tokens, "tok", "month"),
+            (record.daily_requests, "req", "day"),
+            (record.monthly_requests, "req", "month"),
+        )
+        if value
+    ]
+    return ",".join(parts) or "none"
+
+
 def _status(record: KeyRecord, now: datetime) -> str:
     if not record.enabled:
         return "revoked"
@@ -258,7 +273,7 @@ def _list(args: argparse.Namespace, path: Path) -> int:
         ]
         print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
         return 0
-    header = ("ID", "NAME", "STATUS", "ADMIN", "RPM", "TPM", "CONC", "MODELS", "EXPIRES")
+    header = ("ID", "NAME", "STATUS", "ADMIN", "RPM", "TPM", "CONC", "BUDGETS", "MODELS", "EXPIRES")
     rows_text = [header] + [
         (
             r.id,
@@ -268,6 +283,7 @@ def _list(args: argparse.Namespace, path: Path) -> int:
             _limit(r.rpm),
             _limit(r.tpm),
             _limit(r.max_concurrent),
+            _budgets(r),
             ",".join(r.models) if r.models is not None else "all",
             r.expires.strftime("%Y-%m-%d %H:%M") if r.expires else "never",
         )

@@ -60,6 +60,10 @@ def test_create_stores_budgets_and_update_changes_them_without_a_new_key(
     output = capsys.readouterr()
     assert output.out == "", "no secret printed"
     assert "monthly_requests=9" in output.err
+    assert main(["keys", "list"]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert "BUDGETS" in header.split()
+    assert "20000tok/month,50req/day,9req/month" in row.split()
 
 
 def test_update_says_what_is_wrong(keys_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
