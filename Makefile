@@ -19,7 +19,14 @@ $(VENV)/.installed: gateway/pyproject.toml client/pyproject.toml tests/fake_olla
 	$(PY) -m pip install -q -e ./gateway -e ./client -e ./tests/fake_ollama -r requirements-dev.txt
 	touch $@
 
-install: $(VENV)/.installed ## create .venv with gateway, client, fake Ollama and dev tools (idempotent)
+# The JavaScript clients of tests/clients (Codex CLI, openai JS SDK), pinned by package-lock.json.
+NODE_CLIENTS := tests/clients/node
+$(NODE_CLIENTS)/node_modules/.package-lock.json: $(NODE_CLIENTS)/package.json $(NODE_CLIENTS)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "make install needs npm (Debian: apt-get install nodejs npm; .ci/install-packages.sh does it)"; exit 2; }
+	cd $(NODE_CLIENTS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed $(NODE_CLIENTS)/node_modules/.package-lock.json ## create .venv with gateway, client, fake Ollama and dev tools, and the npm clients of tests/clients (idempotent)
 
 lint: install ## ruff lint + format check + the gateway's import layers (import-linter)
 	$(BIN)/ruff check .
@@ -164,7 +171,7 @@ smoke: install ## opt-in intelligence checks against a real deployment: make smo
 
 .PHONY: bench
 BENCH_ARGS ?=
-bench: install ## benchmark the gateway vs the fake Ollama (~30 s): bench/results/latest.json + .png [BENCH_ARGS="--requests 1000"]
+bench: install ## the gateway vs a lean reference proxy, same run (~3 min): bench/results/latest.json + .png [BENCH_ARGS=...]
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 .PHONY: overload

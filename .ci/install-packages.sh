@@ -20,7 +20,14 @@ packages=(
     nginx-light      # nginx config checks outside Docker
     prometheus       # promtool checks of the monitoring config
     tmux             # interactive CLI tests
+    chromium         # the page at / in a real browser (tests/unit/browser, tests/e2e/test_browser.py)
+    chromium-driver  # ... driven by Selenium through chromedriver
+    fonts-liberation # ... with text in its screenshots (a recommends of chromium, not installed here)
 )
+
+# The JavaScript clients of tests/clients (`make install` runs npm ci): Debian's Node.js only when
+# no npm is installed already (a newer Node.js from elsewhere is kept).
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for pkg in "${packages[@]}"; do

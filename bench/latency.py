@@ -1,7 +1,7 @@
 """Latency the gateway adds: non-streaming chat via ``gateway serve`` vs the fake Ollama directly.
 
 Starts the fake Ollama and ``gateway serve --workers 1`` (gunicorn + one uvicorn worker, auth,
-rate limiting, metrics and access log on, limits set to unlimited) on free 127.0.0.1 ports, then
+rate limiting, metrics and access log on, limits far above the load) on free 127.0.0.1 ports, then
 drives each target with the same load: ``--concurrency`` keep-alive connections sending
 ``--requests`` requests in total (after ``--warmup``), each waiting for the whole answer.
 
@@ -173,26 +173,17 @@ def wait_until_up(url: str, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def gateway_serve(ollama_url: str, port: int) -> Iterator[int]:
-    """``gateway serve --workers 1`` on ``port`` in front of ``ollama_url``; stopped on exit."""
-    env = {
-        **os.environ,
-        "GATEWAY_OLLAMA_URL": ollama_url,
-        "GATEWAY_API_KEYS": API_KEY,
-        "GATEWAY_DEFAULT_RPM": "0",
-        "GATEWAY_DEFAULT_TPM": "0",
-        "GATEWAY_DEFAULT_MAX_CONCURRENT": "0",
-    }
-    command = [
-        str(Path(sys.executable).with_name("gateway")),
-        *("serve", "--host", HOST, "--port", str(port), "--workers", "1"),
-    ]
+def serving(command: list[str], env: dict[str, str], health_url: str) -> Iterator[int]:
+    """Run ``command`` until the block ends, once ``health_url`` answers 200; yield its pid.
+
+    The process is stopped with SIGTERM (then killed) however the block ends; if it never came
+    up, the end of its output goes to stderr.
+    """
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
         try:
-            wait_until_up(f"http://{HOST}:{port}/health/live")
-            [worker] = children(process.pid)
-            yield worker
+            wait_until_up(health_url)
+            yield process.pid
         except RuntimeError:
             log.seek(0)
             sys.stderr.write(log.read().decode(errors="replace")[-4000:])
@@ -204,6 +195,39 @@ def gateway_serve(ollama_url: str, port: int) -> Iterator[int]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(15)
+
+
+@contextmanager
+def gateway_serve(ollama_url: str, port: int) -> Iterator[int]:
+    """``gateway serve --workers 1`` on ``port`` in front of ``ollama_url``; yields the worker pid.
+
+    Everything on: key check, rate limiting (memory storage, limits far above the load, so every
+    request is counted and none refused), metrics and the access log.
+    """
+    env = {
+        **os.environ,
+        "GATEWAY_OLLAMA_URL": ollama_url,
+        "GATEWAY_API_KEYS": API_KEY,
+        "GATEWAY_DEFAULT_RPM": "100000000",
+        "GATEWAY_DEFAULT_TPM": "100000000000",
+        "GATEWAY_DEFAULT_MAX_CONCURRENT": "10000",
+    }
+    command = [
+        str(Path(sys.executable).with_name("gateway")),
+        *("serve", "--host", HOST, "--port", str(port), "--workers", "1"),
+    ]
+    with serving(command, env, f"http://{HOST}:{port}/health/live") as master:
+        [worker] = children(master)
+        yield worker
+
+
+@contextmanager
+def reference_serve(ollama_url: str, port: int) -> Iterator[int]:
+    """``bench/reference_proxy.py`` (one uvicorn worker) on ``port``; yields its pid."""
+    script = Path(__file__).resolve().with_name("reference_proxy.py")
+    command = [sys.executable, str(script), "--port", str(port), "--ollama-url", ollama_url]
+    with serving(command, dict(os.environ), f"http://{HOST}:{port}/health") as pid:
+        yield pid
 
 
 def main() -> int:

@@ -1,19 +1,25 @@
-"""``make bench``: what the gateway costs, measured against the fake Ollama on loopback.
+"""``make bench``: what the gateway costs, measured against a lean proxy in the same run.
 
-Starts the fake Ollama and ``gateway serve --workers 1`` (auth, rate limiting, metrics and access
-log on; limits unlimited) on free 127.0.0.1 ports, then measures, each time direct vs gateway:
+Starts the fake Ollama, ``gateway serve --workers 1`` (keys, rate limiting, metrics and access log
+on; limits far above the load) and the lean reference proxy of ``bench/reference_proxy.py`` (one
+uvicorn worker, translation only) on free 127.0.0.1 ports. For each answer length
+(``--answer-tokens``, default 64 and 256 content tokens) it measures, for the fake directly, the
+reference and the gateway alike:
 
-1. non-streaming chat at 1 and 16 concurrent clients: latency percentiles (and what the gateway
-   adds), requests per second, CPU milliseconds per request (``bench/latency.py`` does the work);
-2. streaming chat (``bench/streaming.py``): time to the first token, and the rate at which
-   chunks are relayed with the fake's ``content_tokens`` knob at ``--relay-tokens`` per reply;
+1. non-streaming chat at 1 and 16 concurrent clients: latency percentiles, what each proxy adds
+   to the fake's own p50, requests per second, CPU milliseconds per request
+   (``bench/latency.py`` does the work);
+2. streaming chat (``bench/streaming.py``): time to the first token, streams per second and the
+   rate at which chunks are relayed;
 3. memory: the resident set of the gateway worker before and after all of that.
 
-Writes ``bench/results/latest.json`` (machine, git commit, time, every number, and a verdict per
-target of ``ARCHITECTURE.md`` "Performance budget") and ``bench/results/latest.png``. Exits 0 when
-the benchmark ran, whatever the verdicts; 1 when it could not run (or requests failed).
+The targets are ratios ``gateway ÷ reference`` from the same run, which stay comparable across
+machines (absolute numbers follow the machine and its load). Writes ``bench/results/latest.json``
+(machine, git commit, time, every number, a verdict per target) and ``bench/results/latest.png``
+(the ratios against their targets). Exits 0 when the benchmark ran, whatever the verdicts; 1 when
+it could not run (or requests failed).
 
-    .venv/bin/python bench/run.py [--requests 3000] [--max-seconds 240]
+    .venv/bin/python bench/run.py [--requests 3000] [--answer-tokens 64 256] [--max-seconds 900]
 """
 
 from __future__ import annotations
@@ -32,18 +38,23 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from latency import API_KEY, MESSAGES, gateway_serve, http_request, measure
+from latency import API_KEY, MESSAGES, gateway_serve, http_request, measure, reference_serve
 from plot import write_plot
-from streaming import NDJSON, SSE, WireFormat, drive_streams
+from streaming import NDJSON, SSE, drive_streams
 
 from fake_ollama.testing import FakeOllamaProcess, free_port
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BODY = {"model": "gpt-oss:20b", "messages": MESSAGES}
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
-#: ARCHITECTURE.md "Performance budget": the whole gateway, everything on, one worker.
-ADDED_P50_LIMIT_MS = 1.5
-REQ_PER_S_TARGET = 600.0
+#: Issue #16: the whole gateway, everything on, one worker, against the lean reference.
+ADDED_LATENCY_RATIO_LIMIT = 1.3
+THROUGHPUT_RATIO_TARGET = 0.8
+WORKER_RSS_LIMIT_MB = 120.0
+#: A reference that adds less than this (ms) is taken as adding this much: below it the ratio of
+#: two near-zero differences would be noise.
+ADDED_FLOOR_MS = 0.05
+SIDES = ("direct", "reference", "gateway")
 
 
 class BenchmarkTimeout(KeyboardInterrupt):
@@ -56,7 +67,7 @@ class BenchmarkTimeout(KeyboardInterrupt):
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line options (every one bounded, with defaults that fit in about a minute)."""
+    """Command-line options (every one bounded, with defaults that fit in a few minutes)."""
     parser = argparse.ArgumentParser(
         description=(__doc__ or "").split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -66,80 +77,90 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--concurrency", type=int, nargs="+", default=[1, 16], help="concurrent clients per run"
     )
-    parser.add_argument("--streams", type=int, default=300, help="streamed answers for first token")
-    parser.add_argument("--relay-streams", type=int, default=10, help="long streamed answers")
-    parser.add_argument("--relay-tokens", type=int, default=2000, help="tokens per long answer")
-    parser.add_argument("--max-seconds", type=int, default=240, help="give up after this long")
+    parser.add_argument(
+        "--answer-tokens", type=int, nargs="+", default=[64, 256], help="content tokens per answer"
+    )
+    parser.add_argument("--streams", type=int, default=300, help="streamed answers per side")
+    parser.add_argument("--max-seconds", type=int, default=900, help="give up after this long")
     parser.add_argument("--output-dir", type=Path, default=RESULTS, help="where results go")
     args = parser.parse_args(argv)
-    counts = (args.requests, args.warmup, args.streams, args.relay_streams, args.relay_tokens)
-    if min(counts) < 1 or min(args.concurrency) < 1 or not 10 <= args.max_seconds <= 3600:
-        parser.error("counts and concurrency must be >= 1, --max-seconds between 10 and 3600")
+    counts = (args.requests, args.warmup, args.streams, *args.answer_tokens, *args.concurrency)
+    if min(counts) < 1 or not 10 <= args.max_seconds <= 3600:
+        parser.error("counts, tokens and concurrency must be >= 1, --max-seconds 10 to 3600")
     return args
 
 
-def non_streaming(
-    fake: FakeOllamaProcess, port: int, worker: int, args: argparse.Namespace
-) -> list[dict[str, Any]]:
-    """Latency, throughput and CPU per request, direct vs gateway, at each concurrency."""
-    direct = http_request("/api/chat", {**BODY, "stream": False}, fake.port, {})
-    through = http_request("/v1/chat/completions", BODY, port, AUTH)
+class Targets:
+    """The three servers of a run: the fake Ollama and the two proxies in front of it."""
+
+    def __init__(
+        self, fake: FakeOllamaProcess, gateway: tuple[int, int], reference: tuple[int, int]
+    ):
+        self.fake = fake
+        self.ports = {"direct": fake.port, "gateway": gateway[0], "reference": reference[0]}
+        self.pids = {"direct": fake.pid, "gateway": gateway[1], "reference": reference[1]}
+
+    def request(self, side: str, *, stream: bool) -> bytes:
+        """The bytes of one chat request to ``side`` (Ollama's API directly, else OpenAI's)."""
+        if side == "direct":
+            return http_request("/api/chat", {**BODY, "stream": stream}, self.ports[side], {})
+        body = {**BODY, "stream": True} if stream else BODY
+        return http_request("/v1/chat/completions", body, self.ports[side], AUTH)
+
+
+def ratio(gateway: float, reference: float) -> float:
+    """``gateway ÷ reference``, rounded for the report."""
+    return round(gateway / reference, 3)
+
+
+def non_streaming(targets: Targets, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Latency, throughput and CPU per request of each side, at each concurrency."""
     runs = []
     for concurrency in args.concurrency:
         load = argparse.Namespace(
             requests=args.requests, warmup=args.warmup, concurrency=concurrency
         )
-        result_direct = measure(fake.port, direct, load, {"fake": fake.pid})
-        result_gateway = measure(port, through, load, {"gateway": worker, "fake": fake.pid})
-        runs.append(
-            {
-                "concurrency": concurrency,
-                "direct": result_direct,
-                "gateway": result_gateway,
-                "added_ms": {
-                    name: round(result_gateway[f"{name}_ms"] - result_direct[f"{name}_ms"], 3)
-                    for name in ("p50", "p90", "p99")
-                },
-                "gateway_worker_cpu_bound_req_per_s": round(
-                    1000 / result_gateway["gateway_cpu_ms_per_request"]
-                ),
-            }
-        )
+        run: dict[str, Any] = {"concurrency": concurrency}
+        for side in SIDES:
+            request = targets.request(side, stream=False)
+            run[side] = measure(targets.ports[side], request, load, {side: targets.pids[side]})
+        added = {
+            side: round(run[side]["p50_ms"] - run["direct"]["p50_ms"], 3)
+            for side in ("reference", "gateway")
+        }
+        run["added_p50_ms"] = added
+        run["ratios"] = {
+            "added_p50": ratio(added["gateway"], max(added["reference"], ADDED_FLOOR_MS)),
+            "req_per_s": ratio(run["gateway"]["req_per_s"], run["reference"]["req_per_s"]),
+        }
+        runs.append(run)
     return runs
 
 
-def streaming(fake: FakeOllamaProcess, port: int, args: argparse.Namespace) -> dict[str, Any]:
-    """First token (default short answers) and relay rate (long answers), direct vs gateway."""
-    direct = http_request("/api/chat", {**BODY, "stream": True}, fake.port, {})
-    through = http_request("/v1/chat/completions", {**BODY, "stream": True}, port, AUTH)
-
-    def measured(target_port: int, request: bytes, wire: WireFormat, count: int) -> dict[str, Any]:
-        asyncio.run(drive_streams(target_port, request, min(count, 20), wire))  # warm-up
-        return asyncio.run(drive_streams(target_port, request, count, wire))
-
-    def both(count: int) -> tuple[dict[str, Any], dict[str, Any]]:
-        return measured(fake.port, direct, NDJSON, count), measured(port, through, SSE, count)
-
-    first_direct, first_gateway = both(args.streams)
-    fake.configure(thinking_tokens=0, content_tokens=args.relay_tokens)
-    try:
-        relay_direct, relay_gateway = both(args.relay_streams)
-    finally:
-        fake.reset()
-    return {
-        "first_token": {
-            "direct": first_direct,
-            "gateway": first_gateway,
-            "added_p50_ms": round(
-                first_gateway["first_token_p50_ms"] - first_direct["first_token_p50_ms"], 3
-            ),
-        },
-        "relay": {
-            "tokens_per_reply": args.relay_tokens,
-            "direct": relay_direct,
-            "gateway": relay_gateway,
-        },
+def streaming(targets: Targets, args: argparse.Namespace) -> dict[str, Any]:
+    """Time to the first token, streams per second and chunk relay rate of each side."""
+    result: dict[str, Any] = {}
+    for side in SIDES:
+        request = targets.request(side, stream=True)
+        wire = NDJSON if side == "direct" else SSE
+        port = targets.ports[side]
+        asyncio.run(drive_streams(port, request, min(args.streams, 20), wire))  # warm-up
+        result[side] = asyncio.run(drive_streams(port, request, args.streams, wire))
+    added = {
+        side: round(result[side]["first_token_p50_ms"] - result["direct"]["first_token_p50_ms"], 3)
+        for side in ("reference", "gateway")
     }
+    result["added_first_token_p50_ms"] = added
+    result["ratios"] = {
+        "added_first_token_p50": ratio(added["gateway"], max(added["reference"], ADDED_FLOOR_MS)),
+        "streams_per_s": ratio(
+            result["gateway"]["streams_per_s"], result["reference"]["streams_per_s"]
+        ),
+        "chunks_per_s": ratio(
+            result["gateway"]["chunks_per_s"], result["reference"]["chunks_per_s"]
+        ),
+    }
+    return result
 
 
 def rss_mb(pid: int) -> dict[str, float]:
@@ -202,55 +223,97 @@ def target(what: str, value: float, limit: float, *, at_most: bool) -> dict[str,
     }
 
 
+def verdicts(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every target of issue #16, for every answer length measured."""
+    lines: dict[str, dict[str, Any]] = {}
+    for point in report["points"]:
+        tokens = point["answer_tokens"]
+        for run in point["non_streaming"]:
+            clients = run["concurrency"]
+            if clients == 1:
+                lines[f"added_p50_ratio_{tokens}t"] = target(
+                    f"p50 added, non-streaming, 1 client, {tokens} tokens: gateway / reference",
+                    run["ratios"]["added_p50"],
+                    ADDED_LATENCY_RATIO_LIMIT,
+                    at_most=True,
+                )
+            lines[f"req_per_s_ratio_{tokens}t_{clients}c"] = target(
+                f"requests/s, non-streaming, {clients} client(s), {tokens} tokens: "
+                "gateway / reference",
+                run["ratios"]["req_per_s"],
+                THROUGHPUT_RATIO_TARGET,
+                at_most=False,
+            )
+        stream = point["streaming"]["ratios"]
+        lines[f"first_token_ratio_{tokens}t"] = target(
+            f"time to first token added, p50, {tokens} tokens: gateway / reference",
+            stream["added_first_token_p50"],
+            ADDED_LATENCY_RATIO_LIMIT,
+            at_most=True,
+        )
+        lines[f"chunks_per_s_ratio_{tokens}t"] = target(
+            f"streamed chunks/s, {tokens} tokens: gateway / reference",
+            stream["chunks_per_s"],
+            THROUGHPUT_RATIO_TARGET,
+            at_most=False,
+        )
+    lines["worker_rss_mb"] = target(
+        "gateway worker resident set after the run, MB",
+        report["memory"]["gateway_worker_rss_after_mb"],
+        WORKER_RSS_LIMIT_MB,
+        at_most=True,
+    )
+    return lines
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Start the fake and the gateway, measure everything, return the report."""
+    """Start the fake, the gateway and the reference, measure everything, return the report."""
     report: dict[str, Any] = {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "git": git_state(),
         "machine": machine(),
         "settings": {**vars(args), "output_dir": str(args.output_dir), "gateway_workers": 1},
+        "points": [],
     }
     started = time.monotonic()
     with FakeOllamaProcess(args=["--quiet"]) as fake:
-        port = free_port()
-        with gateway_serve(fake.url, port) as worker:
+        gateway_port, reference_port = free_port(), free_port()
+        with (
+            gateway_serve(fake.url, gateway_port) as worker,
+            reference_serve(fake.url, reference_port) as reference,
+        ):
+            targets = Targets(fake, (gateway_port, worker), (reference_port, reference))
             memory_start = rss_mb(worker)
-            report["non_streaming"] = non_streaming(fake, port, worker, args)
-            report["streaming"] = streaming(fake, port, args)
+            for tokens in args.answer_tokens:
+                fake.configure(content_tokens=tokens)
+                report["points"].append(
+                    {
+                        "answer_tokens": tokens,
+                        "non_streaming": non_streaming(targets, args),
+                        "streaming": streaming(targets, args),
+                    }
+                )
             memory_end = rss_mb(worker)
+            reference_memory = rss_mb(reference)
     report["memory"] = {
         "gateway_worker_rss_start_mb": memory_start["rss_mb"],
         "gateway_worker_rss_after_mb": memory_end["rss_mb"],
         "gateway_worker_rss_peak_mb": memory_end["peak_mb"],
+        "reference_rss_after_mb": reference_memory["rss_mb"],
     }
     report["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     report["seconds"] = round(time.monotonic() - started, 1)
-    first, last = report["non_streaming"][0], report["non_streaming"][-1]
-    report["targets"] = {
-        "added_p50_ms": target(
-            f"p50 latency the gateway adds, non-streaming chat, {first['concurrency']} client(s)",
-            first["added_ms"]["p50"],
-            ADDED_P50_LIMIT_MS,
-            at_most=True,
-        ),
-        "req_per_s_per_worker": target(
-            f"requests per second of one worker, non-streaming chat, {last['concurrency']} clients",
-            last["gateway"]["req_per_s"],
-            REQ_PER_S_TARGET,
-            at_most=False,
-        ),
-    }
+    report["targets"] = verdicts(report)
     report["passed"] = all(t["pass"] for t in report["targets"].values())
     return report
 
 
 def failed_requests(report: dict[str, Any]) -> int:
     """How many measured requests did not get a 200 (the numbers mean nothing if any did)."""
-    runs = [r[side] for r in report["non_streaming"] for side in ("direct", "gateway")]
-    stream = report["streaming"]
-    runs += [
-        stream[part][side] for part in ("first_token", "relay") for side in ("direct", "gateway")
-    ]
+    runs = []
+    for point in report["points"]:
+        runs += [run[side] for run in point["non_streaming"] for side in SIDES]
+        runs += [point["streaming"][side] for side in SIDES]
     return sum(int(r["errors"]) for r in runs)
 
 

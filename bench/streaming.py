@@ -113,4 +113,5 @@ async def drive_streams(port: int, request: bytes, count: int, wire: WireFormat)
         "first_token_p99_ms": percentile(first, 0.99),
         "chunks_per_stream": round(chunks / count, 1),
         "chunks_per_s": round(chunks / (relay_ns / 1e9)) if relay_ns else None,
+        "streams_per_s": round(count / (sum(t.total_ns for t in timings) / 1e9), 1),
     }

@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 from testcontainers.compose import DockerCompose
 
+from fake_ollama.testing import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILES = ["docker-compose.yml", "tests/e2e/docker-compose.e2e.yml"]
 SERVICES = ("ollama", "redis", "gateway", "nginx")
@@ -55,6 +57,8 @@ class StackSettings:
     # What the gateway does while Redis is down (README "Rate limits"); the fault test follows it.
     ratelimit_fail_open: bool = True
     max_body_bytes: int = 1024 * 1024
+    # A web app on the host whose pages may call the stack from a browser (test_browser.py).
+    web_app_origin: str = field(default_factory=lambda: f"http://127.0.0.1:{free_port()}")
     project: str = field(default_factory=lambda: f"gptoss-e2e-{secrets.token_hex(4)}")
 
     def env(self, env_file: Path) -> dict[str, str]:
@@ -80,6 +84,7 @@ class StackSettings:
             "GATEWAY_FIRST_BYTE_TIMEOUT": str(self.first_byte_timeout),
             "GATEWAY_RATELIMIT_FAIL_OPEN": str(self.ratelimit_fail_open).lower(),
             "GATEWAY_WORKERS": "2",
+            "GATEWAY_CORS_ORIGINS": self.web_app_origin,
             "GATEWAY_LOG_LEVEL": "INFO",
         }
 

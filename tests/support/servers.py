@@ -61,9 +61,12 @@ def running_gateway(**overrides: Any) -> Iterator[str]:
 
 
 @contextmanager
-def serving(app: ASGIApp) -> Iterator[str]:
-    """Serve ``app`` under uvicorn (lifespan on) on a free port; yield its URL."""
-    port = free_port()
+def serving(app: ASGIApp, port: int | None = None) -> Iterator[str]:
+    """Serve ``app`` under uvicorn (lifespan on) on ``port`` (default: a free one).
+
+    Yields its base URL.
+    """
+    port = port or free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
     )

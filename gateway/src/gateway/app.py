@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway import __version__
+from gateway.access.cors import CorsMiddleware, CorsPolicy
 from gateway.access.guard import build_guard
 from gateway.access.middleware import AccessMiddleware
 from gateway.errors import install_error_handlers
@@ -80,5 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(MetricsMiddleware, recorder=RequestMetrics(settings))  # reads the context
     app.add_middleware(TrailingSlashMiddleware)  # /v1/x/ is served as /v1/x, not redirected
-    app.add_middleware(ContainmentMiddleware)  # outermost: no exception reaches the server
+    app.add_middleware(ContainmentMiddleware)  # no exception reaches the server
+    if settings.cors_origins:  # outside it all: preflights need no key, every answer (the 500s
+        # of the containment layer too) gets the CORS headers
+        app.add_middleware(CorsMiddleware, policy=CorsPolicy(settings.cors_origins))
     return app

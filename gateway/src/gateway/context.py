@@ -44,7 +44,7 @@ class RequestContext:
     stream: bool = False
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
-    # Reasoning chunks streamed by Ollama (about one token each; part of completion_tokens).
+    # Reasoning tokens, approximate (Output.reasoning_tokens; part of completion_tokens).
     reasoning_tokens: int | None = None
     outcome: str | None = None
     key_id: str | None = None
@@ -65,6 +65,8 @@ class RequestContext:
     error_code: str | None = None
     auth_failure_reason: str | None = None
     limit_hit: str | None = None
+    # Headers a service adds to the answer (sent by the request-context middleware).
+    response_headers: dict[str, str] = field(default_factory=dict)
 
     def elapsed(self) -> float:
         """Seconds since the request arrived."""
@@ -89,6 +91,10 @@ class RequestContext:
     def add_upstream_time(self, seconds: float) -> None:
         """Add the wall time of one call to Ollama (a request may make several)."""
         self.upstream_seconds = (self.upstream_seconds or 0.0) + seconds
+
+    def add_response_header(self, name: str, value: str) -> None:
+        """Send ``name: value`` with the answer (set before the answer starts)."""
+        self.response_headers[name] = value
 
     def record_error(self, status: int, code: str | None) -> None:
         """Note the error answered (status and code); the outcome follows from the status."""

@@ -163,6 +163,13 @@ class ModelOutputInvalid(UpstreamError):
     default_code = "model_output_invalid"
 
 
+class ToolChoiceNotFollowed(UpstreamError):
+    """502 ``tool_choice_not_followed``: ``tool_choice`` demanded a tool call and the model
+    answered without one, even when asked again (Ollama cannot force a call)."""
+
+    default_code = "tool_choice_not_followed"
+
+
 class ServiceUnavailable(GatewayError):
     """503: Ollama is unreachable, busy, or the model is still downloading."""
 
@@ -189,6 +196,12 @@ class UpstreamTimeout(GatewayError):
     status = 504
     type = "api_error"
     default_code = "upstream_timeout"
+
+
+class GenerationTimeCapped(UpstreamTimeout):
+    """504: a whole (non-streamed) answer ran past ``GATEWAY_MAX_GENERATION_SECONDS``."""
+
+    default_code = "generation_time_limit"
 
 
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none", "null"})

@@ -79,6 +79,11 @@ class RequestContextMiddleware:
                 if ctx.queued_seconds is not None:
                     queued = f"{ctx.queued_seconds:.3f}".encode()
                     message["headers"].append((QUEUE_SECONDS_HEADER, queued))
+                if ctx.response_headers:
+                    message["headers"].extend(
+                        (name.lower().encode(), value.encode())
+                        for name, value in ctx.response_headers.items()
+                    )
             await send(message)
 
         try:

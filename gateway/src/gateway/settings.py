@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -18,6 +20,59 @@ def with_tag(name: str) -> str:
     return name if ":" in name.rsplit("/", 1)[-1] else name + DEFAULT_TAG
 
 
+ANY_ORIGIN = "*"
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s?#@]+")
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+
+
+def normalize_origin(origin: str) -> str:
+    """``origin`` as a browser sends it: lower case, no trailing slash, no default port.
+
+    Raises ``ValueError`` for anything that is not ``*`` or ``scheme://host[:port]``.
+    """
+    value = origin.strip().lower().rstrip("/")
+    if value == ANY_ORIGIN:
+        return value
+    if not _ORIGIN.fullmatch(value):
+        raise ValueError(
+            f"GATEWAY_CORS_ORIGINS: '{origin}' is not an origin. Write scheme://host[:port] with "
+            "no path, e.g. http://192.168.1.20:3000 or https://chat.example.org (* allows any)."
+        )
+    default_port = _DEFAULT_PORTS.get(value.split("://", 1)[0])
+    return value.removesuffix(default_port) if default_port else value
+
+
+BUILT_IN_ALIASES = {"gpt-oss-20b": DEFAULT_MODEL}
+"""Public names every deployment answers to (the name OpenAI-style tools use for gpt-oss)."""
+ALIASES_FORMAT = (
+    "GATEWAY_MODEL_ALIASES must be alias=model pairs separated by commas "
+    "(gpt-4o=gpt-oss:20b,text-embedding-3-small=nomic-embed-text) or a JSON object "
+    '({"gpt-4o": "gpt-oss:20b"})'
+)
+
+
+def parse_aliases(text: str) -> dict[str, str]:
+    """``alias=model`` pairs (comma-separated) or a JSON object as a dict, else ValueError."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{ALIASES_FORMAT}; the JSON is invalid: {error}") from error
+        if isinstance(value, dict) and all(
+            isinstance(k, str) and k and isinstance(v, str) and v for k, v in value.items()
+        ):
+            return value
+        raise ValueError(f"{ALIASES_FORMAT}; every key and value must be a non-empty string")
+    aliases: dict[str, str] = {}
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        alias, sep, model = (side.strip() for side in pair.partition("="))
+        if not sep or not alias or not model:
+            raise ValueError(f"{ALIASES_FORMAT}; {pair!r} is not alias=model")
+        aliases[alias] = model
+    return aliases
+
+
 RATELIMIT_SCHEMES = ("memory://", "redis://", "rediss://", "unix://")
 
 
@@ -28,9 +83,14 @@ class Settings(BaseSettings):
 
     ollama_url: str = Field("http://127.0.0.1:11434", description="Base URL of Ollama.")
     default_model: str = Field(DEFAULT_MODEL, description="Model used when a request names none.")
-    model_aliases: dict[str, str] = Field(
-        default_factory=lambda: {"gpt-oss-20b": DEFAULT_MODEL},
-        description='Extra public names for Ollama models, JSON: {"alias": "ollama:name"}.',
+    model_aliases: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Extra public model names, as alias=model pairs, comma-separated "
+        "(gpt-4o=gpt-oss:20b,text-embedding-3-small=nomic-embed-text), or a JSON object; "
+        "gpt-oss-20b -> gpt-oss:20b is built in.",
+    )
+    model_aliases_listed: bool = Field(
+        True, description="List the aliases in /v1/models next to the real model names."
     )
     expected_models: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -43,6 +103,21 @@ class Settings(BaseSettings):
         min_length=1,
         description="Model /v1/embeddings uses when a request names no model or names the "
         "default (generation) model, which cannot embed; list it in OLLAMA_MODELS to pre-pull it.",
+    )
+
+    context_length: int = Field(
+        8192,
+        ge=256,
+        description="Context window in tokens that Ollama runs the models with (its "
+        "OLLAMA_CONTEXT_LENGTH; compose passes it). Shown in /v1/models and /health/ready; a "
+        "longer prompt gets X-Prompt-Truncated: true, one over twice as long a 400.",
+    )
+
+    ollama_keep_alive: str = Field(
+        "24h",
+        min_length=1,
+        description="How long Ollama keeps a model loaded (its OLLAMA_KEEP_ALIVE; compose passes "
+        "it): a non-admin /api/* request asking for less (0 unloads) gets this instead.",
     )
 
     connect_timeout: float = Field(5.0, gt=0, description="Seconds to open a connection to Ollama.")
@@ -94,8 +169,15 @@ class Settings(BaseSettings):
     max_generation_seconds: float = Field(
         600.0,
         ge=0,
-        description="Wall-clock cap per generation; the answer then ends with finish_reason "
-        "'length'. 0 = no cap.",
+        description="Wall-clock cap per generation; a streamed answer then ends with "
+        "finish_reason 'length', a non-streamed one with 504 generation_time_limit (unless "
+        "GATEWAY_STREAM_WHOLE_ANSWERS). 0 = no cap.",
+    )
+    stream_whole_answers: bool = Field(
+        False,
+        description="Fetch non-streamed answers from Ollama as a stream too (instead of in one "
+        "piece, which costs the gateway far less): the time cap then returns the partial answer "
+        "and a client that leaves is charged the tokens produced so far.",
     )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
@@ -163,6 +245,13 @@ class Settings(BaseSettings):
         description="Days the usage ledger keeps a day's or a month's counts after it ended.",
     )
 
+    # Browser clients (gateway.access.cors).
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins of web pages that may call the API from a browser (CORS), "
+        "comma-separated scheme://host[:port]; * allows any (logged as a warning). Empty: off.",
+    )
+
     @field_validator("ollama_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
@@ -183,12 +272,22 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("expected_models", mode="before")
+    @field_validator("expected_models", "cors_origins", mode="before")
     @classmethod
-    def _split_models(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [name.strip() for name in value.split(",") if name.strip()]
         return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _normalize_origins(cls, value: list[str]) -> list[str]:
+        return [normalize_origin(origin) for origin in value]
+
+    @field_validator("model_aliases", mode="before")
+    @classmethod
+    def _parse_aliases(cls, value: object) -> object:
+        return parse_aliases(value) if isinstance(value, str) else value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -198,7 +297,7 @@ class Settings(BaseSettings):
     @cached_property
     def aliases(self) -> dict[str, str]:
         """Public model name -> Ollama model name (includes the identity for the default model)."""
-        return {self.default_model: self.default_model, **self.model_aliases}
+        return {self.default_model: self.default_model, **BUILT_IN_ALIASES, **self.model_aliases}
 
     def resolve_model(self, requested: str | None) -> str:
         """The Ollama model name for a requested public name (default when none is given)."""

@@ -163,7 +163,7 @@ def test_an_error_after_the_stream_began_raises_stream_error_without_resending(
 def test_ollama_too_slow_for_the_gateway_is_a_gateway_timeout(
     gateway_factory: Callable[..., str], gateway_api_key: str
 ) -> None:
-    url = gateway_factory(first_byte_timeout=0.3)
+    url = gateway_factory(first_byte_timeout=0.3, max_generation_seconds=0.3)
     with Client(url, gateway_api_key) as c, pytest.raises(gptoss.GatewayTimeoutError):
         c.chat("hi", model="fault-hang")
 

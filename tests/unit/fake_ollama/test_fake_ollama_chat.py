@@ -115,6 +115,10 @@ def test_invalid_think_value_is_a_400_with_ollamas_message(fake_ollama: FakeOlla
     assert response.status_code == 400
     allowed = '"high", "medium", "low", "max", true, or false'
     assert response.json() == {"error": f'invalid think value: "xyz" (must be {allowed})'}
+    # api/types.go ThinkValue.UnmarshalJSON (v0.32.15): neither a boolean nor a string.
+    number = chat(fake_ollama, think=1)
+    assert number.status_code == 400
+    assert number.json() == {"error": f"think must be a boolean or string ({allowed})"}
 
 
 def test_gpt_oss_tool_call_arrives_only_on_the_final_chunk(fake_ollama: FakeOllamaProcess) -> None:

@@ -90,3 +90,17 @@ def test_a_stop_string_in_the_reasoning_ends_the_reply_before_any_answer(
     # A stop string only in the answer cuts the answer.
     answer = chat(fake_ollama, stream=False, options={"stop": [" to:"]}).json()
     assert answer["message"]["content"] == "Fake answer"
+
+
+def test_keep_alive_strings_need_a_unit_like_go_durations(fake_ollama: FakeOllamaProcess) -> None:
+    # api/types.go Duration.UnmarshalJSON: a number is seconds, a string goes through
+    # time.ParseDuration (a bare "300" has no unit), other JSON types are unsupported.
+    for keep_alive, error in (
+        ("300", 'time: missing unit in duration "300"'),
+        (True, "Unsupported type: 'bool'"),
+        ({"s": 1}, "Unsupported type: 'map[string]interface {}'"),
+    ):
+        refused = chat(fake_ollama, stream=False, keep_alive=keep_alive)
+        assert (refused.status_code, refused.json()) == (400, {"error": error})
+    for keep_alive in (300, "5m", "-1s", "0"):
+        assert chat(fake_ollama, stream=False, keep_alive=keep_alive).status_code == 200

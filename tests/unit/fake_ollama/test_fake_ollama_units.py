@@ -136,6 +136,14 @@ def test_time_formats_and_durations() -> None:
     assert parse_duration("-1m") == FOREVER_SECONDS
     with pytest.raises(ValueError, match='time: invalid duration "soon"'):
         parse_duration("soon")
+    # api/types.go Duration.UnmarshalJSON (v0.32.15): a request's string goes through
+    # time.ParseDuration; OLLAMA_KEEP_ALIVE (envconfig) also takes bare seconds.
+    with pytest.raises(ValueError, match='time: missing unit in duration "300"'):
+        parse_duration("300")
+    assert parse_duration("300", env=True) == 300
+    for value, go_type in ((True, "bool"), ({}, "map[string]interface {}"), ([], "[]interface {}")):
+        with pytest.raises(ValueError, match=re.escape(f"Unsupported type: '{go_type}'")):
+            parse_duration(value)
 
 
 def test_faults_resolve_from_header_first_then_model_name() -> None:

@@ -29,13 +29,17 @@ def unix_time(timestamp: object) -> int:
         return 0
 
 
-def model_object(public_id: str, tag: dict[str, Any]) -> dict[str, Any]:
-    """One OpenAI model object for an ``/api/tags`` entry, listed under ``public_id``."""
+def model_object(public_id: str, tag: dict[str, Any], context_length: int) -> dict[str, Any]:
+    """One OpenAI model object for an ``/api/tags`` entry, listed under ``public_id``.
+
+    ``context_length`` is the window Ollama runs the model with (``GATEWAY_CONTEXT_LENGTH``).
+    """
     return {
         "id": public_id,
         "object": "model",
         "created": unix_time(tag.get("modified_at")),
         "owned_by": owner_of(str(tag.get("name") or public_id)),
+        "context_length": context_length,
     }
 
 
@@ -58,14 +62,18 @@ class ModelCatalog:
         }
 
     async def list(self) -> list[dict[str, Any]]:
-        """Every model the key may use, then the aliases of those (each id listed once)."""
+        """Every model the key may use, then the aliases of those (each id listed once) unless
+        ``GATEWAY_MODEL_ALIASES_LISTED`` is off (they still resolve)."""
         tags = {
             name: tag for name, tag in (await self._tags()).items() if model_allowed(self.ctx, name)
         }
-        listed = [model_object(name, tag) for name, tag in tags.items()]
+        window = self.settings.context_length
+        listed = [model_object(name, tag, window) for name, tag in tags.items()]
+        if not self.settings.model_aliases_listed:
+            return listed
         for alias, target in self.settings.aliases.items():
             if alias not in tags and target in tags:
-                listed.append(model_object(alias, tags[target]))
+                listed.append(model_object(alias, tags[target], window))
         return listed
 
     async def get(self, model_id: str) -> dict[str, Any]:
@@ -76,7 +84,7 @@ class ModelCatalog:
         tag = tags.get(target) or tags.get(with_tag(target))
         if tag is None:
             raise self.not_found(model_id, target)
-        return model_object(model_id, tag)
+        return model_object(model_id, tag, self.settings.context_length)
 
     def not_found(self, model_id: str, target: str) -> NotFound:
         """The 404 for a model this server does not have (mentions a pending download)."""

@@ -15,14 +15,17 @@ from starlette.requests import Request
 
 from gateway.access.rights import authorize_model
 from gateway.context import RequestContext
+from gateway.openai_api.context_window import check_context
 from gateway.openai_api.generation import ChunkRenderer, Generation, Output, Piece
 from gateway.openai_api.protocol.chat import ChatCompletionRequest, GenerationRequest
+from gateway.openai_api.tool_demand import ToolDemand
 from gateway.openai_api.translate.chat import (
     ChatChunks,
     chat_body,
     chat_completion,
     new_id,
     read_chat,
+    tool_demand,
 )
 from gateway.settings import Settings
 from gateway.upstream.client import OllamaClient
@@ -38,6 +41,7 @@ class GenerationService(ABC, Generic[RequestT]):
 
     path: ClassVar[str]
     id_prefix: ClassVar[str]
+    prompt_param: ClassVar[str]  # the request field holding the prompt (for errors)
 
     def __init__(
         self, settings: Settings, ollama: OllamaClient, ctx: RequestContext, http: Request
@@ -50,6 +54,10 @@ class GenerationService(ABC, Generic[RequestT]):
     @abstractmethod
     def body(self, request: RequestT, model: str) -> dict[str, Any]:
         """The Ollama request body (``model`` is the resolved Ollama name)."""
+
+    def demand(self, request: RequestT) -> ToolDemand | None:
+        """What ``tool_choice`` asks of the answer (None: the endpoint has no tools)."""
+        return None
 
     @abstractmethod
     def read(self, chunk: dict[str, Any]) -> Piece:
@@ -75,14 +83,17 @@ class GenerationService(ABC, Generic[RequestT]):
         authorize_model(self.ctx, model)
         self.ctx.model = model
         self.ctx.stream = request.stream
+        body = self.body(request, model)
+        check_context(body, self.settings.context_length, self.ctx, self.prompt_param)
         generation = Generation(
             self.ollama,
             self.ctx,
             self.http,
             self.path,
-            self.body(request, model),
+            body,
             self.read,
             stops=request.stop or (),
+            demand=self.demand(request),
         )
         if request.stream:
             renderer = self.renderer(public_name)
@@ -101,10 +112,15 @@ class ChatService(GenerationService[ChatCompletionRequest]):
 
     path = "/api/chat"
     id_prefix = "chatcmpl-"
+    prompt_param = "messages"
 
     def body(self, request: ChatCompletionRequest, model: str) -> dict[str, Any]:
         """The ``/api/chat`` body."""
         return chat_body(request, model)
+
+    def demand(self, request: ChatCompletionRequest) -> ToolDemand:
+        """``tool_choice`` of the chat request."""
+        return tool_demand(request)
 
     def read(self, chunk: dict[str, Any]) -> Piece:
         """Reads ``message.content`` / ``thinking`` / ``tool_calls``."""

@@ -20,6 +20,7 @@ class CompletionService(GenerationService[CompletionRequest]):
 
     path = "/api/generate"
     id_prefix = "cmpl-"
+    prompt_param = "prompt"
 
     def body(self, request: CompletionRequest, model: str) -> dict[str, Any]:
         """The ``/api/generate`` body."""

@@ -123,7 +123,7 @@ class EmbeddingsService:
         """Embed the input; the reply names the model that embedded it (see
         :meth:`embedding_model`)."""
         model, public = self.embedding_model(request.model)
-        self.ctx.model = public
+        self.ctx.model = model  # logs, metrics and usage record the real model, not an alias
         body = ollama_body(request, model)
         started = perf_counter()
         try:

@@ -7,7 +7,9 @@ content, thinking and tool calls from each Ollama object, and a :class:`ChunkRen
 into the endpoint's stream chunks.
 
 * Whole answers race the upstream call against the client's disconnect
-  (:func:`gateway.disconnect.until_disconnect`), so a departed client stops the GPU within a read.
+  (:func:`gateway.disconnect.until_disconnect`), so a departed client stops the GPU. Ollama sends
+  them in one piece (``stream: false``), unless stop strings must be matched as the text grows or
+  ``GATEWAY_STREAM_WHOLE_ANSWERS`` asks for a stream (see :mod:`gateway.upstream.client`).
 * Streams wait for Ollama's first object before the response starts, so errors Ollama reports up
   front (unknown model, busy, unreachable, first-byte timeout) keep their HTTP status. After that,
   a failure becomes one SSE error event and the stream ends. When the client leaves, Starlette
@@ -28,12 +30,14 @@ from contextlib import aclosing
 from time import perf_counter
 from typing import Any, Protocol, cast
 
+import orjson
 from starlette.requests import Request
 
 from gateway.context import CLIENT_DISCONNECT, OK, RequestContext, outcome_for_status
 from gateway.errors import GatewayError, ModelOutputInvalid
 from gateway.openai_api.sse import DONE, data_event, error_event
 from gateway.openai_api.stops import StopMatcher
+from gateway.openai_api.tool_demand import ToolDemand
 from gateway.upstream.cancellation import until_disconnect
 from gateway.upstream.client import OllamaClient
 
@@ -113,6 +117,20 @@ class Output:
         """The reasoning (thinking) text."""
         return "".join(self._thinking)
 
+    def reasoning_tokens(self) -> int:
+        """The reasoning tokens, approximately (Ollama counts them only within ``eval_count``).
+
+        Streamed, one per reasoning chunk (Ollama sends about one token per chunk). An answer
+        that came in one piece gets the completion tokens shared out by the reasoning's share
+        of the text written.
+        """
+        if self.produced > 1 or not self.completion_tokens:
+            return self.reasoning_chunks
+        reasoning = sum(map(len, self._thinking))
+        written = reasoning + sum(map(len, self._content))
+        written += len(orjson.dumps(self.tool_calls)) if self.tool_calls else 0
+        return round(self.completion_tokens * reasoning / written) if written else 0
+
 
 class ChunkRenderer(Protocol):
     """Turns a generation into the stream objects of one OpenAI endpoint."""
@@ -166,20 +184,47 @@ class Attempts:
     queued and upstream (summed over attempts), and the log line of a retry."""
 
     def __init__(
-        self, ollama: OllamaClient, ctx: RequestContext, path: str, body: dict[str, Any]
+        self,
+        ollama: OllamaClient,
+        ctx: RequestContext,
+        path: str,
+        body: dict[str, Any],
+        demand: ToolDemand | None = None,
     ) -> None:
         self.ollama = ollama
         self.ctx = ctx
         self.path = path
         self.body = body
+        self.demand = demand or ToolDemand()
         self._started = 0.0
 
+    def whole(self) -> AsyncGenerator[dict[str, Any], None]:
+        """A new attempt asked in one piece: Ollama's only object (``tool_choice`` as for
+        :meth:`chunks`)."""
+        return self.demand.chunks(self._answer, self.body, self._asking_again)
+
+    async def _answer(self, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
+        """One call to Ollama with ``body``, answered in one piece."""
+        self._started = perf_counter()
+        yield await self.ollama.answer(
+            self.path,
+            body,
+            request_id=self.ctx.request_id,
+            queue_key=self.ctx.key_id,
+            admitted=self._admitted,
+        )
+
     def chunks(self) -> AsyncGenerator[dict[str, Any], None]:
-        """A new attempt: Ollama's objects, once one of its slots was granted."""
+        """A new attempt: Ollama's objects, once one of its slots was granted (held back until
+        the answer is whole when ``tool_choice`` demands a call; see :mod:`.tool_demand`)."""
+        return self.demand.chunks(self._open, self.body, self._asking_again)
+
+    def _open(self, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
+        """One call to Ollama with ``body``."""
         self._started = perf_counter()
         chunks = self.ollama.generate(
             self.path,
-            self.body,
+            body,
             request_id=self.ctx.request_id,
             queue_key=self.ctx.key_id,
             admitted=self._admitted,
@@ -200,6 +245,14 @@ class Attempts:
             extra={"model": self.body.get("model"), "chunks": produced, "error": error.message},
         )
 
+    def _asking_again(self, why: str) -> None:
+        """Before asking again for the call ``tool_choice`` demands: count the attempt's time."""
+        self.ctx.add_upstream_time(self.elapsed())
+        log.warning(
+            "the model answered without the tool call tool_choice demands; asking again",
+            extra={"model": self.body.get("model"), "reason": why},
+        )
+
     def elapsed(self) -> float:
         """Seconds since the current attempt was admitted."""
         return perf_counter() - self._started
@@ -217,6 +270,7 @@ class Generation:
         body: dict[str, Any],
         read: Reader,
         stops: Sequence[str] = (),
+        demand: ToolDemand | None = None,
     ) -> None:
         self.ollama = ollama
         self.ctx = ctx
@@ -224,12 +278,14 @@ class Generation:
         self.path = path
         self.body = body
         self.read = read
-        self.attempts = Attempts(ollama, ctx, path, body)
+        self.attempts = Attempts(ollama, ctx, path, body, demand)
         self._chunks = self.attempts.chunks
         # OpenAI ``stop``: matched here on the answer (see gateway.openai_api.stops).
         self._stop_strings = stops
         self._stops = StopMatcher(stops) if any(stops) else None
         self.stopped = False  # a stop string matched: the generation ends here
+        # A whole answer is asked for in one piece, unless its text must be watched as it grows.
+        self._in_one_piece = self._stops is None and not ollama.settings.stream_whole_answers
 
     def _retrying(self, error: ModelOutputInvalid, produced: int) -> None:
         """Before asking again: count the failed attempt, reset the stop matcher."""
@@ -277,7 +333,7 @@ class Generation:
             ctx.record_final_chunk(output.final)
         else:  # cut short: count the tokens produced so far (the prompt count never came)
             ctx.record_usage(None, output.produced)
-        ctx.reasoning_tokens = output.reasoning_chunks
+        ctx.reasoning_tokens = output.reasoning_tokens()
         ctx.outcome = outcome
 
     async def collect(self) -> Output:
@@ -309,7 +365,8 @@ class Generation:
                 output.clear()
 
     async def _consume_once(self, output: Output) -> None:
-        async with aclosing(self._chunks()) as chunks:
+        attempt = self.attempts.whole() if self._in_one_piece else self._chunks()
+        async with aclosing(attempt) as chunks:
             async for chunk in chunks:
                 self._take(output, chunk)
                 if self.stopped:

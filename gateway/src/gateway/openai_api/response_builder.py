@@ -2,7 +2,8 @@
 
 One builder serves both modes: the non-streaming answer is the object the stream would have
 ended with. Output items open and close as the kind of text changes (``thinking`` -> a
-``reasoning`` item, ``content`` -> a ``message`` item, tool calls -> ``function_call`` items), so
+``reasoning`` item, with ``encrypted_content`` when the request includes it; ``content`` -> a
+``message`` item; tool calls -> ``function_call`` items, named as the client named them), so
 indices and ids agree between the events and the final object. Events are plain dicts serialised
 at once with orjson (no per-chunk pydantic models); with ``emit=False`` none are made.
 """
@@ -18,6 +19,8 @@ from gateway.errors import GatewayError
 from gateway.openai_api.protocol.responses import ResponsesRequest
 from gateway.openai_api.sse import named_event
 from gateway.openai_api.translate.chat import new_id
+from gateway.openai_api.translate.encrypted_reasoning import INCLUDE, seal
+from gateway.openai_api.translate.response_tools import OfferedTools
 
 
 def skeleton(request: ResponsesRequest, model: str) -> dict[str, Any]:
@@ -70,8 +73,17 @@ def _new_item(kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
 class ResponseBuilder:
     """Feeds on Ollama ``/api/chat`` chunks; ``response`` is the Responses API object."""
 
-    def __init__(self, request: ResponsesRequest, model: str, *, emit: bool) -> None:
+    def __init__(
+        self,
+        request: ResponsesRequest,
+        model: str,
+        *,
+        emit: bool,
+        offered: OfferedTools | None = None,
+    ) -> None:
         self.response = skeleton(request, model)
+        self._offered = offered or OfferedTools()
+        self._seal = INCLUDE in (request.include or ())
         self.output: list[dict[str, Any]] = self.response["output"]
         self._emit = emit
         self._events: list[bytes] = []
@@ -161,6 +173,8 @@ class ResponseBuilder:
         fields = {"item_id": item["id"], "output_index": self._index, "content_index": 0}
         if item["type"] == "reasoning":
             part: dict[str, Any] = {"type": "reasoning_text", "text": text}
+            if self._seal:
+                item["encrypted_content"] = seal(text)
             self._event("response.reasoning_text.done", text=text, **fields)
         else:
             part = {"type": "output_text", "text": text, "annotations": []}
@@ -181,7 +195,7 @@ class ResponseBuilder:
             "type": "function_call",
             "status": "in_progress",
             "call_id": call.get("id") or new_id("call_"),
-            "name": str(function.get("name") or ""),
+            **self._offered.call_fields(str(function.get("name") or "")),
             "arguments": "",
         }
         index = len(self.output)

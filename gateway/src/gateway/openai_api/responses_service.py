@@ -7,6 +7,7 @@ mid-stream is recorded as ``client_disconnect`` with the chunks relayed so far a
 A tool call Ollama could not parse is asked again once while nothing has reached the client (a
 whole answer, or before a stream's first chunk), like the chat endpoints.
 Usage, first-token time and upstream time land on the request context for logs, metrics and limits.
+Hosted tools the request offered are left out (:attr:`ResponsesService.dropped_tools`, logged).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from starlette.requests import Request
 from gateway.access.rights import authorize_model
 from gateway.context import CLIENT_DISCONNECT, OK, RequestContext
 from gateway.errors import GatewayError, ModelOutputInvalid
+from gateway.openai_api.context_window import check_context
 from gateway.openai_api.generation import (
     INVALID_OUTPUT_RETRIES,
     Attempts,
@@ -29,6 +31,8 @@ from gateway.openai_api.generation import (
 )
 from gateway.openai_api.protocol.responses import ResponsesRequest
 from gateway.openai_api.response_builder import ResponseBuilder
+from gateway.openai_api.tool_demand import ToolDemand
+from gateway.openai_api.translate.response_tools import offered_tools
 from gateway.openai_api.translate.responses import chat_body
 from gateway.settings import Settings
 from gateway.upstream.cancellation import until_disconnect
@@ -55,12 +59,20 @@ class ResponsesService:
         self.http_request = http_request
         self.request = request
         self.model = request.model or settings.default_model
-        ctx.model, ctx.stream = self.model, request.stream
         ollama_model = settings.resolve_model(request.model)
+        ctx.model, ctx.stream = ollama_model, request.stream  # logs and metrics: the real model
         authorize_model(ctx, ollama_model)
         # Translating here makes every 400 happen before any upstream work.
-        self.body = chat_body(request, ollama_model)
-        self.attempts = Attempts(ollama, ctx, CHAT_PATH, self.body)
+        self.offered = offered_tools(request.tools)
+        demand = ToolDemand.of(request.tool_choice, self.offered.names)
+        self.body = chat_body(request, ollama_model, self.offered)
+        check_context(self.body, settings.context_length, ctx, "input")
+        if self.offered.dropped:
+            log.info(
+                "left out hosted tools this server cannot run",
+                extra={"tools": self.offered.dropped, "model": ollama_model},
+            )
+        self.attempts = Attempts(ollama, ctx, CHAT_PATH, self.body, demand)
         self._chunks = self.attempts.chunks
         self._retrying = self.attempts.retrying
         self._ended = False
@@ -86,6 +98,11 @@ class ResponsesService:
             ctx.record_usage(None, builder.produced if builder else 0)
         ctx.outcome = outcome
 
+    @property
+    def dropped_tools(self) -> list[str]:
+        """Types of the hosted tools left out of this request (for a response header)."""
+        return self.offered.dropped
+
     async def create(self) -> dict[str, Any]:
         """The finished response object (errors raise :class:`GatewayError`)."""
         try:
@@ -100,7 +117,9 @@ class ResponsesService:
         """The finished builder, asking again once after a tool call Ollama could not parse."""
         retries = INVALID_OUTPUT_RETRIES
         while True:
-            builder = self._whole = ResponseBuilder(self.request, self.model, emit=False)
+            builder = self._whole = ResponseBuilder(
+                self.request, self.model, emit=False, offered=self.offered
+            )
             try:
                 await self._consume_once(builder)
                 return builder
@@ -129,7 +148,7 @@ class ResponsesService:
         self, first: dict[str, Any], chunks: AsyncGenerator[dict[str, Any], None]
     ) -> AsyncIterator[bytes]:
         ctx = self.ctx
-        builder = ResponseBuilder(self.request, self.model, emit=True)
+        builder = ResponseBuilder(self.request, self.model, emit=True, offered=self.offered)
         # Until the stream reaches an end, a departed client is the outcome: Starlette cancels
         # this iterator (or drops it, if the disconnect came while it waited on a send).
         ctx.outcome = CLIENT_DISCONNECT

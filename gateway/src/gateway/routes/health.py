@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gateway.context import OK
-from gateway.deps import get_context, get_ollama
+from gateway.deps import get_context, get_ollama, get_settings
 from gateway.observability.health import ReadinessChecker
 
 router = APIRouter(tags=["health"])
@@ -27,10 +27,12 @@ async def ready(request: Request) -> Response:
     per worker for ``GATEWAY_READY_CACHE_SECONDS``. With admission control on, ``queue`` shows
     Ollama's generation slots (capacity, in flight) and the requests waiting for one: a full
     queue answers 503 to new generations but does not make the gateway unready.
+    ``context_length`` is the context window Ollama runs the models with.
     """
     checker: ReadinessChecker = request.app.state.readiness
     result = await checker.check()
     body = result.body()
+    body["context_length"] = get_settings(request).context_length
     admission = get_ollama(request).admission
     if admission is not None:
         body["queue"] = await admission.status()

@@ -14,6 +14,9 @@ from gateway.routes.json_body import StrictJSONRoute
 
 router = APIRouter(tags=["responses"], route_class=StrictJSONRoute)
 
+DROPPED_TOOLS_HEADER = "X-Gateway-Dropped-Tools"
+"""Lists the hosted tool types (``web_search``, ...) left out of the request, comma-separated."""
+
 
 @router.post("/v1/responses")
 async def create_response(body: ResponsesRequest, request: Request) -> Response:
@@ -22,5 +25,9 @@ async def create_response(body: ResponsesRequest, request: Request) -> Response:
         get_settings(request), get_ollama(request), get_context(request), request, body
     )
     if body.stream:
-        return event_stream(await service.stream())
-    return Response(orjson.dumps(await service.create()), media_type="application/json")
+        response: Response = event_stream(await service.stream())
+    else:
+        response = Response(orjson.dumps(await service.create()), media_type="application/json")
+    if service.dropped_tools:
+        response.headers[DROPPED_TOOLS_HEADER] = ",".join(service.dropped_tools)
+    return response

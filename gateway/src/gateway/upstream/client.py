@@ -1,9 +1,14 @@
 """The Ollama upstream client: one shared ``httpx.AsyncClient`` per worker, timeouts, error mapping.
 
-Generation calls always stream from Ollama (``stream: true``) even when the gateway's caller asked
-for a single JSON answer: that gives a first-byte timeout and a between-chunks timeout instead of
-one long blind wait, lets a departed client stop the GPU at the next token, and keeps the token
-counts of a half-finished answer.
+Two ways to run a generation:
+
+* :meth:`OllamaClient.generate` streams it (``stream: true``): a first-byte timeout and a
+  between-chunks timeout instead of one long blind wait, a time cap that keeps what was produced,
+  and the token count of a half-finished answer. Streamed answers always go this way.
+* :meth:`OllamaClient.answer` fetches it in one piece (``stream: false``), for a caller that wants
+  one JSON answer: Ollama sends one body instead of a chunk per token, which costs the gateway (and
+  Ollama) far less per answer. A departed client still stops the GPU (the connection is closed);
+  what a half-finished answer had produced is not known then.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import orjson
 
 from gateway.errors import (
     GatewayError,
+    GenerationTimeCapped,
     InvalidRequest,
     ModelOutputInvalid,
     NotFound,
@@ -33,6 +39,8 @@ from gateway.upstream.admission_redis import RedisSlots
 from gateway.upstream.capabilities import capability_error, missing_capability
 from gateway.upstream.deadline import ReadDeadline
 from gateway.upstream.pool import ConnectionStack
+from gateway.upstream.shared_model import SharedModel
+from gateway.upstream.structured_output import PassGap, late_schema_error
 
 log = logging.getLogger("gateway.upstream")
 
@@ -40,6 +48,7 @@ BUSY_MARKER = "server busy"
 # Ollama's harmony parser (harmony/harmonyparser.go) when gpt-oss wrote a call it cannot parse.
 TOOL_PARSE_MARKER = "error parsing tool call"
 DRAIN_SECONDS = 1.0
+FIRST_BYTE_KNOB = "GATEWAY_FIRST_BYTE_TIMEOUT"
 # Characters of Ollama's message quoted in a model error (it holds the model's raw output).
 MAX_SHOWN_MODEL_ERROR = 300
 # Ollama's API has a few dozen paths; past this many (blob digests...) URLs are not kept.
@@ -64,6 +73,8 @@ class OllamaClient:
         )
         self._urls: dict[str, httpx.URL] = {}
         self.admission = admission_for(settings)
+        # Native requests of non-admin keys cannot reload or unload the model for everyone.
+        self.shared_model = SharedModel(settings.ollama_keep_alive)
 
     async def aclose(self) -> None:
         """Close the connection pool and the admission store (called from the app lifespan)."""
@@ -113,10 +124,7 @@ class OllamaClient:
         messages) raise :class:`GatewayError`; the response is closed when the block exits,
         which cancels the generation upstream.
         """
-        headers = {"Content-Type": "application/json"} if content is not None else {}
-        if request_id:
-            headers["X-Request-ID"] = request_id
-        request = self.http.build_request(method, self._url(path), content=content, headers=headers)
+        request = self._request(method, path, content, request_id)
         try:
             async with asyncio.timeout(self.settings.first_byte_timeout):
                 response = await self.http.send(request, stream=True)
@@ -130,6 +138,14 @@ class OllamaClient:
             yield response
         finally:
             await response.aclose()
+
+    def _request(
+        self, method: str, path: str, content: bytes | None, request_id: str | None
+    ) -> httpx.Request:
+        headers = {"Content-Type": "application/json"} if content is not None else {}
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        return self.http.build_request(method, self._url(path), content=content, headers=headers)
 
     async def json(
         self,
@@ -175,10 +191,80 @@ class OllamaClient:
                 async for chunk in chunks:
                     yield chunk
 
-    async def _generate(
+    async def answer(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        request_id: str | None = None,
+        queue_key: str | None = None,
+        admitted: Callable[[float | None], None] | None = None,
+    ) -> dict[str, Any]:
+        """Run a generation (``/api/chat`` or ``/api/generate``) and return Ollama's one object.
+
+        Admission as for :meth:`generate`. Ollama answers only once the generation is over, so
+        one deadline bounds the whole call: the first-byte timeout (queue, model load) plus the
+        time cap (``GATEWAY_MAX_GENERATION_SECONDS``), at most ``GATEWAY_TOTAL_TIMEOUT``.
+        Cancelling the call closes the connection, which stops the generation upstream.
+        """
+        async with self.generation_slot(queue_key) as waited:
+            if admitted is not None:
+                admitted(waited)
+            return await self._answer(path, body, request_id)
+
+    async def _answer(
         self, path: str, body: dict[str, Any], request_id: str | None
-    ) -> AsyncGenerator[dict[str, Any], None]:
+    ) -> dict[str, Any]:
         model = body.get("model")
+        self._log_prompt(path, body)
+        payload = encode({**self._capped(body), "stream": False})
+        request = self._request("POST", path, payload, request_id)
+        seconds, past_deadline = self._answer_deadline()
+        received = False
+        try:
+            async with asyncio.timeout(seconds):
+                response = await self.http.send(request, stream=True)
+                received = True
+                try:
+                    raw = await response.aread()
+                finally:
+                    await response.aclose()
+        except TimeoutError as exc:
+            raise past_deadline from exc
+        except httpx.PoolTimeout as exc:
+            raise self.saturated() from exc
+        except httpx.TransportError as exc:
+            if not received:
+                raise self.unreachable(exc) from exc
+            raise UpstreamError(
+                f"The connection to Ollama broke while reading its answer ({type(exc).__name__})."
+                " Retry the request."
+            ) from exc
+        if response.status_code >= 400:
+            raise self.error_for(response.status_code, raw, model)
+        return _decode_object(raw)
+
+    def _answer_deadline(self) -> tuple[float, GatewayError]:
+        """Seconds one whole answer may take, and the error once they are past."""
+        total = self.settings.total_timeout
+        cap = self.settings.max_generation_seconds
+        if cap and self.settings.first_byte_timeout + cap < total:
+            seconds = self.settings.first_byte_timeout + cap
+            return seconds, GenerationTimeCapped(
+                f"Ollama had not finished the answer after {seconds:g} s "
+                "(GATEWAY_FIRST_BYTE_TIMEOUT for the queue and the model load, then "
+                "GATEWAY_MAX_GENERATION_SECONDS for the generation), so the gateway stopped it: "
+                "the model may have been looping, or Ollama may be stuck. Ask for less "
+                '(max_tokens), or stream the answer ("stream": true), which keeps what was '
+                'generated up to the cap and ends with finish_reason "length". If it keeps '
+                "happening, operators should check `docker compose logs ollama`."
+            )
+        return total, UpstreamTimeout(
+            f"Ollama did not finish answering within {total:g} s. Retry, stream the answer, or "
+            "raise GATEWAY_TOTAL_TIMEOUT."
+        )
+
+    def _log_prompt(self, path: str, body: dict[str, Any]) -> None:
         if self.settings.log_prompts and log.isEnabledFor(logging.DEBUG):
             # Opt-in only (GATEWAY_LOG_PROMPTS=true with GATEWAY_LOG_LEVEL=DEBUG): prompts can
             # hold personal data, so they are never logged by default.
@@ -186,10 +272,16 @@ class OllamaClient:
                 "prompt sent to Ollama",
                 extra={
                     "path": path,
-                    "model": model,
+                    "model": body.get("model"),
                     "prompt": body.get("messages", body.get("prompt")),
                 },
             )
+
+    async def _generate(
+        self, path: str, body: dict[str, Any], request_id: str | None
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        model = body.get("model")
+        self._log_prompt(path, body)
         payload = encode({**self._capped(body), "stream": True})
         async with self.open(
             "POST", path, content=payload, request_id=request_id, model=model
@@ -200,9 +292,19 @@ class OllamaClient:
             partial = b""  # the start of a line whose newline has not arrived yet
             cutoff = self._cutoff()
             produced = 0
-            with ReadDeadline(self.settings.chunk_timeout) as deadline:
+            # Structured output's second pass may start after the reasoning: the first-byte
+            # timeout applies to that silence again (gateway.upstream.structured_output).
+            gap = PassGap(body)
+            gap_limit = max(self.settings.first_byte_timeout, self.settings.chunk_timeout)
+            with (
+                ReadDeadline(self.settings.chunk_timeout) as deadline,
+                ReadDeadline(gap_limit) as gap_deadline,
+            ):
                 while True:
-                    data = await self._next_read(raw, deadline)
+                    if gap.between_passes:
+                        data = await self._next_read(raw, gap_deadline, FIRST_BYTE_KNOB)
+                    else:
+                        data = await self._next_read(raw, deadline)
                     lines = (partial + data).split(b"\n") if partial else data.split(b"\n")
                     partial = lines.pop() if data else b""  # at the end, the rest is a line
                     for line in lines:
@@ -211,6 +313,7 @@ class OllamaClient:
                         chunk = _decode_object(line)
                         if "error" in chunk:
                             raise self.error_for(500, line, model)
+                        gap.see(chunk)
                         yield chunk
                         if chunk.get("done"):
                             await _drain(raw)
@@ -248,16 +351,24 @@ class OllamaClient:
         )
         return {"model": model, "done": True, "done_reason": "length", "eval_count": produced}
 
-    async def _next_read(self, raw: AsyncIterator[bytes], deadline: ReadDeadline) -> bytes:
-        """The next piece of a streamed body, ``b""`` at its end; silence and breaks raise."""
+    async def _next_read(
+        self,
+        raw: AsyncIterator[bytes],
+        deadline: ReadDeadline,
+        knob: str = "GATEWAY_CHUNK_TIMEOUT",
+    ) -> bytes:
+        """The next piece of a streamed body, ``b""`` at its end; silence and breaks raise.
+
+        ``knob`` names the setting of ``deadline``'s limit in the timeout's message.
+        """
         try:
             return await deadline.read(anext(raw))
         except StopAsyncIteration:
             return b""
         except TimeoutError as exc:
             raise UpstreamTimeout(
-                f"Ollama went silent for more than {self.settings.chunk_timeout:g} s in the "
-                "middle of an answer. Retry, or raise GATEWAY_CHUNK_TIMEOUT."
+                f"Ollama went silent for more than {deadline.seconds:g} s in the "
+                f"middle of an answer. Retry, or raise {knob}."
             ) from exc
         except httpx.TransportError as exc:
             raise UpstreamError(
@@ -339,6 +450,8 @@ class OllamaClient:
             return capability_error(
                 capability, model, embeddings_model=self.settings.embeddings_model
             )
+        if (schema_error := late_schema_error(message)) is not None:
+            return schema_error
         if 400 <= status < 500:
             return InvalidRequest(f"Ollama rejected the request: {message}")
         if message.startswith(TOOL_PARSE_MARKER):

@@ -32,6 +32,11 @@ class ReadDeadline:
         self._handle: asyncio.TimerHandle | None = None
         self._expired = False
 
+    @property
+    def seconds(self) -> float:
+        """The limit of each read, in seconds."""
+        return self._seconds
+
     def __enter__(self) -> Self:
         """Start using the deadline (the timer is armed by the first read)."""
         return self

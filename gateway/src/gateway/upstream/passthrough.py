@@ -27,6 +27,8 @@ from gateway.errors import InvalidRequest
 from gateway.upstream.cancellation import until_disconnect
 from gateway.upstream.client import OllamaClient
 from gateway.upstream.deadline import ReadDeadline
+from gateway.upstream.shared_model import PINNED_HEADER, PROTECTED_PATHS
+from gateway.upstream.structured_output import relay_silence_limit
 
 NDJSON = "application/x-ndjson"
 KEPT_HEADERS = ("content-type", "content-encoding")
@@ -266,7 +268,9 @@ async def relay(
     """Forward ``request`` to the same path on Ollama and answer with Ollama's response.
 
     A key limited to some models may only name those (403 ``model_not_allowed``); the body is
-    parsed for that check only, and only for such keys (unparsable: 400). A client that leaves
+    parsed for that check only, and only for such keys (unparsable: 400). The options of a
+    non-admin key that would reload or unload the shared model are pinned
+    (:mod:`gateway.upstream.shared_model`, header ``X-Gateway-Pinned``). A client that leaves
     before Ollama's first byte cancels the upstream request (499). Generations (``tap_usage``)
     first wait for one of Ollama's slots, like the OpenAI endpoints, and hold it to the end.
     """
@@ -276,6 +280,10 @@ async def relay(
             authorize_model(ctx, model)
     if tap_usage and body:
         check_options(body)
+    if body and not ctx.key_admin and request.url.path in PROTECTED_PATHS:
+        body, pinned = ollama.shared_model.protect(body)
+        if pinned:
+            ctx.add_response_header(PINNED_HEADER, ", ".join(pinned))
     owner = AsyncExitStack()
     try:
         if tap_usage:  # a generation: wait for one of Ollama's slots (admission control)
@@ -298,7 +306,7 @@ async def relay(
         owner,
         ctx,
         started=started,
-        chunk_timeout=ollama.settings.chunk_timeout,
+        chunk_timeout=relay_silence_limit(body if tap_usage else None, ollama.settings),
         tap_usage=tap_usage,
         body=body,
     )

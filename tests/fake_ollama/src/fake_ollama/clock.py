@@ -30,30 +30,36 @@ def rfc3339(ns: int | None = None) -> str:
     return stamp + "Z"
 
 
-def parse_duration(value: object) -> float:
-    """Seconds for a ``keep_alive`` value: a number of seconds or a Go duration such as ``"5m"``.
+def parse_duration(value: object, *, env: bool = False) -> float:
+    """Seconds for a ``keep_alive``: a number of seconds or a Go duration such as ``"5m"``.
 
-    Negative means "forever" (returned as ``FOREVER_SECONDS``). Raises ``ValueError`` with Go's
-    message (``time: invalid duration "x"``) for anything else.
+    Negative means "forever" (returned as ``FOREVER_SECONDS``). A request's value is read like
+    ``api.Duration.UnmarshalJSON`` in Ollama 0.32.15 (api/types.go): a string goes through
+    ``time.ParseDuration``, so a bare ``"300"`` is refused (``time: missing unit in duration``), and
+    other JSON types are ``Unsupported type: '<Go type>'``. ``env``: the ``OLLAMA_KEEP_ALIVE`` rule
+    (envconfig), where a bare number of seconds is fine. Raises ``ValueError`` with Go's message.
     """
-    if isinstance(value, bool):
-        raise ValueError(f"time: invalid duration {value!r}")
-    if isinstance(value, int | float):
+    if isinstance(value, str):
+        seconds = _parse_go_duration(value, env)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
-    elif isinstance(value, str):
-        seconds = _parse_go_duration(value)
     else:
-        raise ValueError(f"time: invalid duration {value!r}")
+        raise ValueError(f"Unsupported type: '{_GO_TYPES.get(type(value), 'bool')}'")
     return FOREVER_SECONDS if seconds < 0 else seconds
 
 
-def _parse_go_duration(text: str) -> float:
+_GO_TYPES = {bool: "bool", dict: "map[string]interface {}", list: "[]interface {}"}
+
+
+def _parse_go_duration(text: str, env: bool) -> float:
     body = text[1:] if text[:1] in "+-" else text
     sign = -1.0 if text.startswith("-") else 1.0
     if body == "0":
         return 0.0
-    if body.isdigit():  # Ollama also accepts a bare number of seconds as a string
-        return sign * float(body)
+    if body.isdigit():
+        if env:  # OLLAMA_KEEP_ALIVE also takes a bare number of seconds
+            return sign * float(body)
+        raise ValueError(f'time: missing unit in duration "{text}"')
     pos, total = 0, 0.0
     while pos < len(body):
         match = _PART.match(body, pos)

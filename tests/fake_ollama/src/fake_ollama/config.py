@@ -65,7 +65,7 @@ class Settings:
     version: str = _knob(OLLAMA_RELEASE, "version reported by /api/version")
     embed_dim: int = _knob(0, "embedding dimension (0 = the model's own, e.g. 768)")
     keep_alive: str = _knob("5m", "default keep_alive for /api/ps expiry")
-    context_length: int = _knob(8192, "context_length shown by /api/ps")
+    context_length: int = _knob(8192, "num_ctx: prompts are cut to it, /api/ps shows it")
     fault_after: int = _knob(3, "chunks sent before a drop/malformed/midstream-error fault")
     slow_token_delay: float = _knob(0.05, "per-token delay of the 'slow' fault")
     slow_tokens: int = _knob(1200, "content tokens of the 'slow' fault")
@@ -152,7 +152,7 @@ def _validated(settings: Settings) -> Settings:
     if settings.history < 1:
         raise ConfigError("knob 'history' must be >= 1")
     try:
-        parse_duration(settings.keep_alive)
+        parse_duration(settings.keep_alive, env=True)
     except ValueError as exc:
         raise ConfigError(f"knob 'keep_alive': {exc}") from None
     return settings

@@ -49,13 +49,14 @@ async def stream_lines(
     chunks: AsyncIterator[dict[str, Any]],
     final: Callable[[], dict[str, Any]],
     fault: Fault | None,
-    call_error: str | None = None,
+    late_error: tuple[int, str] | None = None,
 ) -> None:
     """Stream ``chunks`` then ``final()`` as NDJSON, injecting a stream fault if asked.
 
-    A tool call Ollama cannot parse (``call_error``, or the ``tool-parse-error`` fault) replaces
-    the done line with Ollama's error: a line when chunks went out, else a 500 JSON body
-    (Ollama's ``streamResponse`` checks ``c.Writer.Written()``).
+    A ``late_error`` (status, message): a tool call Ollama cannot parse (or the
+    ``tool-parse-error`` fault), a schema llama-server cannot convert; it replaces the done line
+    with Ollama's error: a line when chunks went out, else a JSON body with that status (Ollama's
+    ``streamResponse`` checks ``c.Writer.Written()``).
     """
     ex.start_stream()
     after = state.settings.fault_after
@@ -71,12 +72,13 @@ async def stream_lines(
     if pending and await _inject(ex, fault):
         return
     if fault is Fault.TOOL_PARSE_ERROR:
-        call_error = tool_parse_error(final())
-    if call_error is not None:
+        late_error = (500, tool_parse_error(final()))
+    if late_error is not None:
+        status, message = late_error
         if sent:
-            await ex.send_line({"error": call_error}, last=True)
+            await ex.send_line({"error": message}, last=True)
         else:
-            await ex.send_error(500, call_error)
+            await ex.send_error(status, message)
         return
     await ex.send_line(final(), last=True)
 
@@ -94,14 +96,18 @@ async def _inject(ex: Exchange, fault: Fault | None) -> bool:
 
 
 async def deliver_whole(
-    ex: Exchange, obj: dict[str, Any], fault: Fault | None, call_error: str | None = None
+    ex: Exchange,
+    obj: dict[str, Any],
+    fault: Fault | None,
+    late_error: tuple[int, str] | None = None,
 ) -> None:
     """Send one JSON object (``stream: false``), applying a stream fault's non-stream form.
 
-    A tool call Ollama cannot parse (``call_error``) is a 500 (``writeChatResponse``).
+    A ``late_error`` (status, message) is sent with its status (``writeChatResponse``): a 500
+    for a tool call Ollama cannot parse, llama-server's 400 for a schema it cannot convert.
     """
-    if call_error is not None and fault is None:
-        await ex.send_error(500, call_error)
+    if late_error is not None and fault is None:
+        await ex.send_error(*late_error)
     elif fault is Fault.DROP:
         await ex.respond_truncated(200, orjson.dumps(obj))
     elif fault is Fault.MALFORMED:

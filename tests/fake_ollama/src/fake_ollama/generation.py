@@ -15,6 +15,10 @@ space), so the concatenated tokens are the words joined by single spaces.
 * **format**: ``"json"`` gives ``{"answer":"<content words>"}``; a JSON schema gives a value built
   by :func:`value_from_schema`; the compact JSON text is cut into ``min(content_tokens, len)``
   nearly equal pieces (one per token).
+* **format on a thinking model**: two passes like Ollama 0.32.15 (``fake_ollama.structured``):
+  the reasoning, the second pass queued again for a slot and pausing ``first_token_delay`` (its
+  prompt evaluation), then the JSON answer, or llama-server's 400 for a schema it cannot
+  convert; ``eval_count`` counts the answer only and ``prompt_eval_count`` adds the reasoning.
 * **tools** (when tools are given and the last message is from the user): no content; one call to
   the first tool whose name occurs in the subject (else the first tool), ``arguments`` built from
   its ``parameters`` schema; the call costs ``content_tokens`` tokens.
@@ -44,6 +48,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+
+from fake_ollama.structured import runner_error, two_passes
 
 FILLER = (
     *("lorem", "ipsum", "dolor", "sit", "amet", "consectetur"),
@@ -79,6 +85,20 @@ class Plan:
     eval_count: int = 0
     # Ollama's error for a tool call cut by num_predict: sent in place of the done object.
     call_error: str | None = None
+    # Structured output after reasoning: the answer comes from a second pass
+    # (fake_ollama.structured) whose prompt also holds the reasoning (``prompt_extra`` tokens),
+    # and which fails with llama-server's 400 body (``format_error``) for a schema it cannot
+    # convert.
+    second_pass: bool = False
+    prompt_extra: int = 0
+    format_error: str | None = None
+
+    @property
+    def late_error(self) -> tuple[int, str] | None:
+        """(status, message) Ollama sends in place of the done object, if any."""
+        if self.format_error is not None:
+            return 400, self.format_error
+        return None if self.call_error is None else (500, self.call_error)
 
 
 def fit_words(words: Sequence[str], n: int) -> list[str]:
@@ -229,7 +249,19 @@ def plan_reply(req: ReplyRequest) -> Plan:
         plan.tool_calls = []
         plan.done_reason = "length"
         plan.eval_count = budget
+    if two_passes(req.fmt, plan.thinking) and plan.content:
+        _second_pass(plan, req.fmt)
     return plan
+
+
+def _second_pass(plan: Plan, fmt: object) -> None:
+    """Make ``plan`` the two passes of structured output (see ``fake_ollama.structured``)."""
+    plan.second_pass = True
+    plan.prompt_extra = len(plan.thinking)
+    plan.format_error = runner_error(fmt)
+    if plan.format_error is not None:
+        plan.content = []
+    plan.eval_count = len(plan.content)  # the final metrics are the second pass's
 
 
 TOOL_CALL_ERROR = "error parsing tool call: "

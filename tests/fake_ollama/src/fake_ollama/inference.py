@@ -17,7 +17,7 @@ from fake_ollama.asgi import Exchange
 from fake_ollama.delivery import deliver_whole, stream_lines
 from fake_ollama.faults import Fault
 from fake_ollama.generation import Plan
-from fake_ollama.state import State
+from fake_ollama.state import Slot, State
 
 
 class Shape(Protocol):
@@ -91,7 +91,7 @@ async def run(ex: Exchange, state: State, job: Job) -> None:
 
 
 async def _run_admitted(ex: Exchange, state: State, job: Job, clock: _Clock) -> None:
-    async with state.slot():
+    async with state.slot() as slot:
         clock.acquired = time.perf_counter_ns()
         ex.stage = "loading"
         if job.first_token_delay:
@@ -100,21 +100,23 @@ async def _run_admitted(ex: Exchange, state: State, job: Job, clock: _Clock) -> 
         state.store.touch_loaded(job.model, job.keep_alive_s)
         ex.stage = "generating"
         if job.stream:
-            await _stream(ex, state, job, clock)
+            await _stream(ex, state, job, clock, slot)
         else:
-            await _whole(ex, job, clock)
+            await _whole(ex, job, clock, slot)
 
 
-async def _stream(ex: Exchange, state: State, job: Job, clock: _Clock) -> None:
+async def _stream(ex: Exchange, state: State, job: Job, clock: _Clock, slot: Slot) -> None:
     def final() -> dict[str, Any]:
-        metrics = clock.metrics(job.prompt_eval_count, job.plan.eval_count)
+        metrics = clock.metrics(job.prompt_eval_count + job.plan.prompt_extra, job.plan.eval_count)
         return job.shape.final(job.plan, False, metrics)
 
-    chunks = _chunks(ex, job, clock)
-    await stream_lines(ex, state, chunks, final, job.fault, job.plan.call_error)
+    chunks = _chunks(ex, job, clock, slot)
+    await stream_lines(ex, state, chunks, final, job.fault, job.plan.late_error)
 
 
-async def _chunks(ex: Exchange, job: Job, clock: _Clock) -> AsyncIterator[dict[str, Any]]:
+async def _chunks(
+    ex: Exchange, job: Job, clock: _Clock, slot: Slot
+) -> AsyncIterator[dict[str, Any]]:
     plan, shape, delay = job.plan, job.shape, job.token_delay
     for token in plan.thinking:
         if delay:
@@ -122,6 +124,8 @@ async def _chunks(ex: Exchange, job: Job, clock: _Clock) -> AsyncIterator[dict[s
         clock.token()
         ex.tokens += 1
         yield shape.thinking(token)
+    if plan.second_pass:  # structured output: the constrained pass queues and evaluates first
+        await _second_pass_start(ex, job, slot)
     for token in plan.content:
         if delay:
             await asyncio.sleep(delay)
@@ -134,6 +138,16 @@ async def _chunks(ex: Exchange, job: Job, clock: _Clock) -> AsyncIterator[dict[s
             yield shape.calls(plan.tool_calls)
 
 
+async def _second_pass_start(ex: Exchange, job: Job, slot: Slot) -> None:
+    """Structured output's second pass: in the queue for a slot again, then a pause of
+    ``first_token_delay`` (its prompt evaluation) before it answers."""
+    ex.stage = "queued"
+    await slot.requeue()
+    ex.stage = "generating"
+    if job.first_token_delay:
+        await asyncio.sleep(job.first_token_delay)
+
+
 async def _tool_call_tokens(ex: Exchange, job: Job, clock: _Clock) -> None:
     cost = job.plan.eval_count - ex.tokens
     if job.token_delay and cost > 0:
@@ -142,7 +156,7 @@ async def _tool_call_tokens(ex: Exchange, job: Job, clock: _Clock) -> None:
     ex.tokens += max(cost, 0)
 
 
-async def _whole(ex: Exchange, job: Job, clock: _Clock) -> None:
+async def _whole(ex: Exchange, job: Job, clock: _Clock, slot: Slot) -> None:
     if job.token_delay:
         for _ in range(job.plan.eval_count):
             await asyncio.sleep(job.token_delay)
@@ -151,6 +165,8 @@ async def _whole(ex: Exchange, job: Job, clock: _Clock) -> None:
     else:
         clock.token()
         ex.tokens = job.plan.eval_count
-    metrics = clock.metrics(job.prompt_eval_count, job.plan.eval_count)
+    if job.plan.second_pass:
+        await _second_pass_start(ex, job, slot)
+    metrics = clock.metrics(job.prompt_eval_count + job.plan.prompt_extra, job.plan.eval_count)
     final = job.shape.final(job.plan, True, metrics)
-    await deliver_whole(ex, final, job.fault, job.plan.call_error)
+    await deliver_whole(ex, final, job.fault, job.plan.late_error)

@@ -22,6 +22,7 @@ from fake_ollama.generation import (
 )
 from fake_ollama.inference import Job, run
 from fake_ollama.state import State
+from fake_ollama.truncation import DEFAULT_NUM_KEEP, fit_messages, runner_prompt_tokens
 
 _MESSAGE_FIELDS = (("role", "string"), ("content", "string"), ("thinking", "string"))
 
@@ -193,6 +194,7 @@ class _Common:
     opts: dict[str, Any]
     keep_alive: float
     fault: Fault | None
+    num_ctx: int  # options.num_ctx, else the server's context length (fake_ollama.truncation)
 
 
 def _common(ex: Exchange, state: State, body: dict[str, Any], struct: str, verb: str) -> _Common:
@@ -201,15 +203,17 @@ def _common(ex: Exchange, state: State, body: dict[str, Any], struct: str, verb:
     spec = v.lookup(state, model, f"model '{model}' not found")
     if "completion" not in spec.capabilities:
         raise HTTPError(400, f'"{model}" does not support {verb}')
+    opts = v.options(body, struct)
     return _Common(
         model=model,
         spec=spec,
         stream=stream,
         level=v.think_level(body, model, spec),
         fmt=v.output_format(body),
-        opts=v.options(body, struct),
+        opts=opts,
         keep_alive=v.keep_alive_seconds(body, state.settings),
         fault=v.request_fault(ex, model, state),
+        num_ctx=int(opts.get("num_ctx") or state.settings.context_length),
     )
 
 
@@ -230,7 +234,9 @@ async def chat(ex: Exchange, state: State) -> None:
     subject, prefix, from_user = _chat_subject(messages)
     reply = ReplyRequest(subject, prefix, c.level, tools if from_user else (), c.fmt)
     shape = ChatShape(c.model, c.spec.thinks)
-    await run(ex, state, _job(ex, state, c, reply, count_chat_prompt(messages, tools), shape))
+    kept = fit_messages(messages, lambda some: count_chat_prompt(some, tools), c.num_ctx)
+    prompt_tokens = _runner_tokens(c, count_chat_prompt(kept, tools))
+    await run(ex, state, _job(ex, state, c, reply, prompt_tokens, shape))
 
 
 async def generate(ex: Exchange, state: State) -> None:
@@ -254,7 +260,15 @@ async def generate(ex: Exchange, state: State) -> None:
         return
     reply = ReplyRequest(prompt, think_level=c.level, fmt=c.fmt)
     shape = GenerateShape(c.model, prompt, raw)
-    await run(ex, state, _job(ex, state, c, reply, count_text_prompt(prompt, system), shape))
+    prompt_tokens = _runner_tokens(c, count_text_prompt(prompt, system))
+    await run(ex, state, _job(ex, state, c, reply, prompt_tokens, shape))
+
+
+def _runner_tokens(c: _Common, tokens: int) -> int:
+    """The prompt tokens that reach the model once the runner cut an over-long prompt."""
+    num_keep = c.opts.get("num_keep")
+    keep = int(num_keep) if num_keep is not None else DEFAULT_NUM_KEEP
+    return runner_prompt_tokens(tokens, c.num_ctx, keep)
 
 
 def _job(

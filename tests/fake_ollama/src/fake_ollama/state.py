@@ -68,9 +68,9 @@ class State:
             del self._seen[next(iter(self._seen))]
         return True
 
-    def slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
-        """Generation slot (``num_parallel``); a no-op when unlimited."""
-        return self._slots if self._slots is not None else contextlib.nullcontext()
+    def slot(self) -> Slot:
+        """A generation slot (``num_parallel``) to hold with ``async with``; free when unlimited."""
+        return Slot(self._slots)
 
     @property
     def limited(self) -> bool:
@@ -111,6 +111,43 @@ class State:
                 "elapsed_ms": round((time.perf_counter_ns() - ex.started_ns) / 1e6, 3),
             }
         )
+
+
+class Slot:
+    """One of the ``num_parallel`` generation slots, held for an ``async with`` block.
+
+    :meth:`requeue` gives it back and waits for it again behind the requests already waiting,
+    as structured output's second pass does (server/routes.go ChatHandler calls the runner's
+    ``Completion`` again, which acquires the runner's semaphore again).
+    """
+
+    def __init__(self, semaphore: asyncio.Semaphore | None) -> None:
+        self._semaphore = semaphore
+        self._held = False
+
+    async def __aenter__(self) -> Slot:
+        """Wait for the slot."""
+        await self._take()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Give the slot back (if held: a cancelled wait holds nothing)."""
+        self._give()
+
+    async def requeue(self) -> None:
+        """Give the slot back, then wait for it again."""
+        self._give()
+        await self._take()
+
+    async def _take(self) -> None:
+        if self._semaphore is not None:
+            await self._semaphore.acquire()
+            self._held = True
+
+    def _give(self) -> None:
+        if self._held and self._semaphore is not None:
+            self._semaphore.release()
+            self._held = False
 
 
 class GenerationCount:

@@ -15,6 +15,7 @@ from fake_ollama.faults import Fault, UnknownFaultError, resolve
 from fake_ollama.state import State
 
 THINK_LEVELS = ("high", "medium", "low", "max")
+_THINK_ALLOWED = '"high", "medium", "low", "max", true, or false'
 _FLOAT_OPTIONS = frozenset(
     {"temperature", "top_p", "min_p", "typical_p", "repeat_penalty", "presence_penalty"}
     | {"frequency_penalty"}
@@ -72,7 +73,11 @@ def think_level(body: dict[str, Any], model: str, spec: ModelSpec) -> str | None
             raise HTTPError(400, f'"{model}" does not support thinking')
         return "high" if think == "max" else think
     if think is not None and not isinstance(think, bool):
-        raise HTTPError(400, _bad_think(think))
+        # api/types.go ThinkValue.UnmarshalJSON (v0.32.15): neither a bool nor a string
+        raise HTTPError(
+            400,
+            'think must be a boolean or string ("high", "medium", "low", "max", true, or false)',
+        )
     if think is True and not spec.thinks:
         raise HTTPError(400, f'"{model}" does not support thinking')
     return "medium" if spec.thinks else None  # gpt-oss cannot turn reasoning off
@@ -80,7 +85,7 @@ def think_level(body: dict[str, Any], model: str, spec: ModelSpec) -> str | None
 
 def _bad_think(value: object) -> str:
     shown = orjson.dumps(value).decode()
-    return f'invalid think value: {shown} (must be "high", "medium", "low", "max", true, or false)'
+    return f"invalid think value: {shown} (must be {_THINK_ALLOWED})"
 
 
 def output_format(body: dict[str, Any]) -> object:
@@ -117,7 +122,9 @@ def keep_alive_seconds(body: dict[str, Any], settings: Settings) -> float:
     """Requested ``keep_alive`` in seconds (default from settings); 400 when unparsable."""
     value = body.get("keep_alive")
     try:
-        return parse_duration(settings.keep_alive if value is None else value)
+        if value is None:
+            return parse_duration(settings.keep_alive, env=True)
+        return parse_duration(value)
     except ValueError as exc:
         raise HTTPError(400, str(exc)) from None
 

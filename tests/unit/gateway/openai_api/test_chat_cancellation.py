@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -104,9 +104,36 @@ def test_non_stream_disconnect_cancels_upstream(
     gateway_api_key: str,
     fake_ollama: FakeOllamaProcess,
     access_log: list[logging.LogRecord],
+) -> None:
+    # Asked in one piece: the gateway sees no token before the end, and closes Ollama's request.
+    fake_ollama.configure(thinking_tokens=0, content_tokens=TOKENS, token_delay=0.02)
+    request_id = "leaving-whole-1"
+    headers = auth(gateway_api_key, **{"X-Request-ID": request_id})
+    with leaving_request(f"{gateway_url}/v1/chat/completions", {"messages": HI}, headers):
+        wait_until(lambda: reached_ollama(fake_ollama, request_id), "the request reached Ollama")
+    cancelled_upstream(fake_ollama, request_id)
+    record = access_fields(access_log, request_id)
+    assert record["outcome"] == "client_disconnect"
+    assert record["status"] == 499
+    assert not record["completion_tokens"]  # what Ollama had produced is not known: README
+
+
+@pytest.fixture
+def gateway_streaming_whole_answers(gateway_factory: Callable[..., str]) -> str:
+    """A gateway with GATEWAY_STREAM_WHOLE_ANSWERS (started before ``access_log`` listens)."""
+    return gateway_factory(stream_whole_answers=True)
+
+
+def test_non_stream_disconnect_streamed_from_ollama_counts_the_tokens_produced(
+    gateway_streaming_whole_answers: str,
+    gateway_api_key: str,
+    fake_ollama: FakeOllamaProcess,
+    access_log: list[logging.LogRecord],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The client leaves once the gateway holds a token: the count it logs cannot be zero.
+    # GATEWAY_STREAM_WHOLE_ANSWERS: the client leaves once the gateway holds a token, so the
+    # count it logs cannot be zero.
+    gateway = gateway_streaming_whole_answers
     first_token = threading.Event()
     mark_first_token = RequestContext.mark_first_token
 
@@ -116,11 +143,12 @@ def test_non_stream_disconnect_cancels_upstream(
 
     monkeypatch.setattr(RequestContext, "mark_first_token", mark_and_tell)
     fake_ollama.configure(thinking_tokens=0, content_tokens=TOKENS, token_delay=0.02)
-    request_id = "leaving-whole-1"
+    request_id = "leaving-whole-2"
     headers = auth(gateway_api_key, **{"X-Request-ID": request_id})
-    with leaving_request(f"{gateway_url}/v1/chat/completions", {"messages": HI}, headers):
+    with leaving_request(f"{gateway}/v1/chat/completions", {"messages": HI}, headers):
         assert first_token.wait(PATIENCE), "the gateway never received a token"
     assert cancelled_upstream(fake_ollama, request_id)["stage"] == "generating"
+    assert fake_ollama.requests("/api/chat")[-1]["body"]["stream"] is True
     record = access_fields(access_log, request_id)
     assert record["outcome"] == "client_disconnect"
     assert record["status"] == 499

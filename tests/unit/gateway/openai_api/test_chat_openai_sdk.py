@@ -154,7 +154,9 @@ def test_body_too_large_and_timeout_and_unreachable(
         )
     assert caught.value.status_code == 413
 
-    impatient = sdk(gateway_factory(first_byte_timeout=0.2), gateway_api_key)
+    impatient = sdk(
+        gateway_factory(first_byte_timeout=0.2, max_generation_seconds=0.2), gateway_api_key
+    )
     with pytest.raises(openai.InternalServerError) as caught:
         impatient.chat.completions.create(model="fault-hang", messages=HI)
     assert caught.value.status_code == 504

@@ -39,7 +39,7 @@ def test_text_completion(
         "model": "gpt-oss:20b",
         "prompt": "Say hi",
         "options": {"num_predict": 40, "seed": 3},
-        "stream": True,
+        "stream": False,  # a whole answer is asked in one piece
     }
 
 

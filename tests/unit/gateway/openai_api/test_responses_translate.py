@@ -205,10 +205,9 @@ def test_tool_choice_naming_an_unknown_function_is_refused() -> None:
     assert "not in 'tools'" in error.message
 
 
-def test_hosted_tools_are_refused_naming_the_tool() -> None:
-    error = refusal(input="x", tools=[WEATHER_TOOL, {"type": "web_search"}])
-    assert error.param == "tools[1].type"
-    assert "function tools only" in error.message
+def test_hosted_tools_are_left_out() -> None:
+    body = body_for(input="x", tools=[WEATHER_TOOL, {"type": "web_search"}])
+    assert [tool["function"]["name"] for tool in body["tools"]] == ["get_weather"]
 
 
 @pytest.mark.parametrize(
@@ -262,5 +261,50 @@ def test_unknown_effort_is_a_validation_error() -> None:
 
 
 def test_unknown_fields_are_accepted() -> None:
-    request = ResponsesRequest.model_validate({"input": "x", "include": [], "truncation": "auto"})
-    assert request.model_extra == {"include": [], "truncation": "auto"}
+    request = ResponsesRequest.model_validate({"input": "x", "truncation": "auto"})
+    assert request.model_extra == {"truncation": "auto"}
+
+
+@pytest.mark.parametrize(
+    ("tools", "param"),
+    [
+        ([{}], "tools[0].type"),
+        ([{"type": "namespace", "tools": []}], "tools[0].name"),
+        ([{"type": "namespace", "name": "n", "tools": "x"}], "tools[0].tools"),
+        (
+            [{"type": "namespace", "name": "n", "tools": [{"type": "web_search"}]}],
+            "tools[0].tools[0]",
+        ),
+        (
+            [{"type": "namespace", "name": "n", "tools": [{"type": "function"}]}],
+            "tools[0].tools[0].name",
+        ),
+    ],
+)
+def test_malformed_tools_are_refused_naming_the_entry(tools: list[object], param: str) -> None:
+    assert refusal(input="x", tools=tools).param == param
+
+
+def test_namespace_functions_are_offered_flat() -> None:
+    namespace = {"type": "namespace", "name": "files", "tools": [{**WEATHER_TOOL, "name": "read"}]}
+    body = body_for(input="x", tools=[namespace])
+    assert [tool["function"]["name"] for tool in body["tools"]] == ["files__read"]
+
+
+def test_another_servers_encrypted_reasoning_is_ignored_for_the_summary() -> None:
+    reasoning = {
+        "type": "reasoning",
+        "encrypted_content": "gAAAAB-from-elsewhere",
+        "summary": [{"type": "summary_text", "text": "I looked it up."}],
+    }
+    body = body_for(input=[reasoning, {"role": "assistant", "content": "Done."}])
+    assert body["messages"] == [
+        {"role": "assistant", "content": "Done.", "thinking": "I looked it up."}
+    ]
+
+
+@pytest.mark.parametrize("choice", ["sometimes", {"type": "web_search"}])
+def test_an_unknown_tool_choice_is_refused(choice: object) -> None:
+    error = refusal(input="x", tools=[WEATHER_TOOL], tool_choice=choice)
+    assert error.param == "tool_choice"
+    assert "'required' or a named function" in error.message

@@ -110,11 +110,16 @@ def test_output_tokens_are_capped_when_the_client_asks_for_more_or_nothing(
     assert fake_ollama.requests("/api/chat")[-1]["body"]["options"]["num_predict"] == 3
 
 
-@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("stream", "stream_whole_answers"), [(True, False), (False, True)], ids=["stream", "whole"]
+)
 def test_a_generation_past_the_time_cap_ends_with_length_and_stops_ollama(
-    gateway_factory: Callable[..., str], fake_ollama: FakeOllamaProcess, stream: bool
+    gateway_factory: Callable[..., str],
+    fake_ollama: FakeOllamaProcess,
+    stream: bool,
+    stream_whole_answers: bool,
 ) -> None:
-    url = gateway_factory(max_generation_seconds=0.5)
+    url = gateway_factory(max_generation_seconds=0.5, stream_whole_answers=stream_whole_answers)
     fake_ollama.configure(token_delay=0.1, content_tokens=3000)  # far longer than the cap
     response = post_chat(url, stream=stream)
     assert response.status_code == 200
@@ -125,5 +130,22 @@ def test_a_generation_past_the_time_cap_ends_with_length_and_stops_ollama(
         reply = response.json()
         assert reply["choices"][0]["finish_reason"] == "length"
         assert reply["usage"]["completion_tokens"] > 0
+    wait_until(lambda: fake_ollama.cancelled(), "Ollama told to stop the generation")
+    assert fake_ollama.cancelled()[-1]["tokens_emitted"] < 3000
+
+
+def test_a_whole_answer_past_the_time_cap_is_a_504_that_says_to_stream_and_stops_ollama(
+    gateway_factory: Callable[..., str], fake_ollama: FakeOllamaProcess
+) -> None:
+    # Asked in one piece, Ollama has nothing to show before the end: the answer cannot be kept.
+    url = gateway_factory(max_generation_seconds=0.5, first_byte_timeout=1)
+    fake_ollama.configure(token_delay=0.1, content_tokens=3000)  # far longer than the deadline
+    response = post_chat(url)
+    assert response.status_code == 504
+    error = response.json()["error"]
+    assert error["code"] == "generation_time_limit"
+    assert "GATEWAY_MAX_GENERATION_SECONDS" in error["message"]
+    assert '"stream": true' in error["message"]
+    assert fake_ollama.requests("/api/chat")[-1]["body"]["stream"] is False
     wait_until(lambda: fake_ollama.cancelled(), "Ollama told to stop the generation")
     assert fake_ollama.cancelled()[-1]["tokens_emitted"] < 3000

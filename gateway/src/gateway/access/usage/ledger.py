@@ -5,9 +5,9 @@ Each (key, period) is one hash whose fields are ``<model>|<counter>``, plus ``*|
 ``*|tokens`` (prompt + completion, all models) that the budgets read. A charge adds one answer's
 counts to the key's day hash and month hash and names the key in the day's index (key id ->
 name), atomically, in one store call. Hashes expire ``GATEWAY_USAGE_RETENTION_DAYS`` after their
-period ends. Reasoning tokens are the streamed reasoning chunks of the OpenAI endpoints (Ollama
-sends about one token per chunk, so this is an approximation; Ollama's ``eval_count`` includes
-them in the completion tokens); ``/api/*`` requests record 0.
+period ends. Reasoning tokens are an approximation for the OpenAI endpoints (one per streamed
+reasoning chunk, or the reasoning's share of the text of an answer that came in one piece;
+Ollama's ``eval_count`` includes them in the completion tokens); ``/api/*`` requests record 0.
 """
 
 from __future__ import annotations

@@ -62,6 +62,7 @@ class ResponsesRequest(_Open):
     conversation: str | dict[str, Any] | None = None
     store: bool | None = None
     background: bool | None = None
+    include: list[str] | None = None
 
     @model_validator(mode="after")
     def _log_unknown(self) -> ResponsesRequest:

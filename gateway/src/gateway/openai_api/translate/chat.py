@@ -1,8 +1,9 @@
 """Chat completions both ways: OpenAI request -> Ollama ``/api/chat`` body, Ollama output -> OpenAI.
 
 Request side: messages (content parts, images, assistant tool calls with their arguments as
-objects, reasoning passed back as ``thinking``, tool results named after their call), tools,
-``tool_choice``, ``response_format``, reasoning effort -> ``think`` and the sampling options.
+objects, reasoning passed back as ``thinking``, tool results named after their call), tools
+narrowed by ``tool_choice`` (:mod:`gateway.openai_api.tool_demand`), ``response_format``,
+reasoning effort -> ``think`` and the sampling options.
 
 Response side: plain dict builders (serialised with orjson, no pydantic per chunk) for the
 ``chat.completion`` object and the ``chat.completion.chunk`` stream. The thinking text is returned
@@ -28,6 +29,8 @@ from gateway.openai_api.protocol.chat import (
     Tool,
     ToolCall,
 )
+from gateway.openai_api.tool_demand import ToolDemand
+from gateway.upstream.structured_output import check_schema
 
 CHAT_OBJECT = "chat.completion"
 CHUNK_OBJECT = "chat.completion.chunk"
@@ -37,11 +40,18 @@ _SAMPLING = ("temperature", "top_p", "seed", "presence_penalty", "frequency_pena
 # ----- request: OpenAI -> Ollama --------------------------------------------------------------
 
 
+def tool_demand(request: ChatCompletionRequest) -> ToolDemand:
+    """What ``tool_choice`` asks of this request (400 when it names a function not in tools)."""
+    names = [tool.function.name for tool in request.tools or ()]
+    return ToolDemand.of(request.tool_choice, names)
+
+
 def chat_body(request: ChatCompletionRequest, model: str) -> dict[str, Any]:
     """The ``/api/chat`` body for ``request``; ``model`` is the resolved Ollama model name."""
     body: dict[str, Any] = {"model": model, "messages": ollama_messages(request.messages)}
-    if request.tools and request.tool_choice != "none":
-        body["tools"] = [ollama_tool(tool) for tool in request.tools]
+    demand = tool_demand(request)
+    if tools := [ollama_tool(t) for t in request.tools or () if demand.allows(t.function.name)]:
+        body["tools"] = tools
     if request.response_format is not None and (fmt := ollama_format(request.response_format)):
         body["format"] = fmt
     if (effort := request.effort) is not None:
@@ -116,6 +126,7 @@ def ollama_format(response_format: ResponseFormat) -> str | dict[str, Any] | Non
     if response_format.type == "json_object":
         return "json"
     if response_format.json_schema is not None and response_format.type == "json_schema":
+        check_schema(response_format.json_schema.schema_, "response_format")
         return response_format.json_schema.schema_
     return None
 

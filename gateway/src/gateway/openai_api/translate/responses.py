@@ -1,9 +1,11 @@
 """Responses API request -> Ollama ``/api/chat`` body.
 
 ``instructions`` become the system message, ``input`` items become chat messages (reasoning items
-become the next assistant message's ``thinking``, consecutive ``function_call`` items one assistant
-message with ``tool_calls``, ``function_call_output`` items ``tool`` messages), flat function tools
-become Ollama tools, and the knobs map onto ``think``, ``format`` and ``options``.
+become the next assistant message's ``thinking``, read from their text or from the
+``encrypted_content`` this gateway made; consecutive ``function_call`` items one assistant message
+with ``tool_calls``, namespaced names flattened; ``function_call_output`` items ``tool``
+messages), the tools come from :mod:`.response_tools` narrowed by ``tool_choice``, and the knobs
+map onto ``think``, ``format`` and ``options``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ import orjson
 
 from gateway.errors import InvalidRequest
 from gateway.openai_api.protocol.responses import ResponsesRequest
+from gateway.openai_api.tool_demand import ToolDemand
+from gateway.openai_api.translate.encrypted_reasoning import unseal
+from gateway.openai_api.translate.response_tools import OfferedTools, flat_name, offered_tools
+from gateway.upstream.structured_output import check_schema
 
 ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
 TEXT_PARTS = {
@@ -124,8 +130,7 @@ class _Conversation:
             self.flush_thinking()
             self.messages.append({"role": role, "content": content})
         elif kind == "reasoning":
-            parts = item.get("content") or item.get("summary") or []
-            if text := _text(parts, f"{where}.content"):
+            if text := _reasoning_text(item, where):
                 self.thinking.append(text)
         elif kind == "function_call":
             self._function_call(item, where)
@@ -153,6 +158,8 @@ class _Conversation:
         name, call_id = item.get("name"), item.get("call_id")
         if not isinstance(name, str) or not name:
             raise InvalidRequest(f"'{where}.name' is required.", param=f"{where}.name")
+        namespace = item.get("namespace")
+        name = flat_name(namespace if isinstance(namespace, str) else None, name)
         call: dict[str, Any] = {
             "function": {
                 "name": name,
@@ -164,6 +171,24 @@ class _Conversation:
             self.tool_names[call_id] = name
         message = self._assistant("", merge=True)
         message.setdefault("tool_calls", []).append(call)
+
+
+def _reasoning_text(item: dict[str, Any], where: str) -> str:
+    """A reasoning item's text: its ``content``, else the ``encrypted_content`` this gateway
+    made, else its ``summary``."""
+    if item.get("content"):
+        return _text(item["content"], f"{where}.content")
+    try:
+        sealed = unseal(item.get("encrypted_content"))
+    except ValueError as error:
+        raise InvalidRequest(
+            f"'{where}.encrypted_content' was altered ({error}); send it back as it was "
+            "received, or leave the reasoning item out.",
+            param=f"{where}.encrypted_content",
+        ) from error
+    if sealed is not None:
+        return sealed
+    return _text(item.get("summary") or [], f"{where}.summary")
 
 
 def messages_of(request: ResponsesRequest) -> list[dict[str, Any]]:
@@ -180,50 +205,6 @@ def messages_of(request: ResponsesRequest) -> list[dict[str, Any]]:
     return conversation.messages
 
 
-def _function_tool(tool: dict[str, Any], where: str) -> dict[str, Any]:
-    if tool.get("type") != "function":
-        raise InvalidRequest(
-            f"'{where}' has type {tool.get('type')!r}; this server supports function tools "
-            'only ({"type": "function", "name": ..., "parameters": {...}}).',
-            param=f"{where}.type",
-        )
-    name = tool.get("name")
-    if not isinstance(name, str) or not name:
-        raise InvalidRequest(f"'{where}.name' is required.", param=f"{where}.name")
-    function: dict[str, Any] = {"name": name, "parameters": tool.get("parameters") or {}}
-    if tool.get("description"):
-        function["description"] = tool["description"]
-    return {"type": "function", "function": function}
-
-
-def tools_of(request: ResponsesRequest) -> list[dict[str, Any]]:
-    """Ollama tools for ``tools`` narrowed by ``tool_choice`` (``none``: no tools at all).
-
-    Ollama cannot force a call, so ``required`` and a named function are best effort: the
-    model sees only the allowed tools and is free to answer in text.
-    """
-    tools = [_function_tool(tool, f"tools[{i}]") for i, tool in enumerate(request.tools or [])]
-    choice = request.tool_choice
-    if choice is None or choice in ("auto", "required"):
-        return tools
-    if choice == "none":
-        return []
-    if isinstance(choice, dict) and choice.get("type") == "function":
-        chosen = [tool for tool in tools if tool["function"]["name"] == choice.get("name")]
-        if not chosen:
-            raise InvalidRequest(
-                f"'tool_choice' names the function {choice.get('name')!r}, which is not in "
-                "'tools'.",
-                param="tool_choice",
-            )
-        return chosen
-    raise InvalidRequest(
-        "'tool_choice' must be 'none', 'auto', 'required' or "
-        '{"type": "function", "name": ...}.',
-        param="tool_choice",
-    )
-
-
 def format_of(request: ResponsesRequest) -> object:
     """Ollama's ``format`` for ``text.format`` (None for plain text)."""
     fmt = request.text.format if request.text else None
@@ -236,15 +217,19 @@ def format_of(request: ResponsesRequest) -> object:
             "'text.format.schema' is required when 'text.format.type' is 'json_schema'.",
             param="text.format.schema",
         )
+    check_schema(fmt.json_schema, "text.format.schema")
     return fmt.json_schema
 
 
-def chat_body(request: ResponsesRequest, model: str) -> dict[str, Any]:
-    """The whole ``/api/chat`` body (``model`` is the resolved Ollama name)."""
+def chat_body(
+    request: ResponsesRequest, model: str, offered: OfferedTools | None = None
+) -> dict[str, Any]:
+    """The whole ``/api/chat`` body (``model`` is the resolved Ollama name; ``offered`` the
+    request's tools when the caller read them already)."""
     refuse_stateful(request)
     body: dict[str, Any] = {"model": model, "messages": messages_of(request)}
-    tools = tools_of(request)
-    if tools:
+    offered = offered or offered_tools(request.tools)
+    if tools := offered.narrowed(ToolDemand.of(request.tool_choice, offered.names)):
         body["tools"] = tools
     fmt = format_of(request)
     if fmt is not None:

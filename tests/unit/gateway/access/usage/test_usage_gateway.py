@@ -50,7 +50,8 @@ def test_a_whole_answer_is_charged_its_real_usage(start: Callable[..., str]) -> 
         usage["completion_tokens"],
         usage["total_tokens"],
     )
-    assert day["reasoning_tokens"] == 8, "the fake streams 8 reasoning chunks per gpt-oss answer"
+    # In one piece: the completion tokens shared out by the reasoning's share of the text.
+    assert 0 < day["reasoning_tokens"] < day["completion_tokens"]
     assert day["errors"] == 0
     assert list(day["by_model"]) == [MODEL]
 

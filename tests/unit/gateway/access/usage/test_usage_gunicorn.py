@@ -134,7 +134,8 @@ def test_concurrent_requests_over_four_workers_are_charged_exactly(
     expected = sum(answer_tokens(r) for r in replies)
     charged = ledger_once(redis_server, "exact", REQUESTS)
     assert charged.total == expected
-    assert charged.reasoning == 8 * REQUESTS, "8 reasoning chunks per fake gpt-oss answer"
+    streams = REQUESTS // 2  # 8 reasoning chunks each; whole answers get an estimate
+    assert 8 * streams < charged.reasoning < charged.completion
     assert charged.errors == 0
     statement = me(gunicorn.url, "exact").json()
     assert statement["usage"]["day"]["total_tokens"] == expected, "any worker reads the same"

@@ -1,0 +1,1 @@
+"""The nginx configuration (nginx/) run by the host nginx, outside Docker."""
