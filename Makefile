@@ -161,6 +161,16 @@ key: ## create an API key: make key NAME=alice [ARGS="--rpm 30 --models gpt-oss:
 		echo "point GATEWAY_KEYS_FILE at the key file of a gateway run with 'gateway serve'."; exit 2; \
 	fi
 
+# ---- Usage ledger (README "Usage and budgets") ---------------------------------------------------
+.PHONY: usage
+usage: ## usage per day, key and model: make usage [ARGS="--since 7d --key alice --csv"]
+	@if [ -n "$$($(COMPOSE) ps -q --status running gateway 2>/dev/null)" ]; then \
+		$(COMPOSE) exec -T gateway gateway keys usage $(ARGS); \
+	else \
+		test -x $(BIN)/gateway || { echo "run 'make install' first"; exit 2; }; \
+		$(BIN)/gateway keys usage $(ARGS); \
+	fi
+
 # Wheels for the images' Python 3.11 (manylinux), so builds need no package index (air-gapped hosts, CI).
 WHEEL_ARCH := $(shell uname -m)
 WHEEL_ARGS := --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 \

@@ -54,6 +54,9 @@ class StackSettings:
     # Short enough that "Ollama slower than the timeout" answers 504 within seconds; far above what
     # the fake needs to start answering, even on a busy machine.
     first_byte_timeout: float = 5.0
+    # The time cap: a non-streamed answer (asked from Ollama in one piece) that hangs gets its 504
+    # after first_byte_timeout + this; far above the longest answer the tests ask for (~10 s).
+    max_generation_seconds: float = 30.0
     # What the gateway does while Redis is down (README "Rate limits"); the fault test follows it.
     ratelimit_fail_open: bool = True
     max_body_bytes: int = 1024 * 1024
@@ -82,6 +85,7 @@ class StackSettings:
             "GATEWAY_METRICS_TOKEN": self.metrics_token,
             "GATEWAY_MAX_BODY_BYTES": str(self.max_body_bytes),
             "GATEWAY_FIRST_BYTE_TIMEOUT": str(self.first_byte_timeout),
+            "GATEWAY_MAX_GENERATION_SECONDS": str(self.max_generation_seconds),
             "GATEWAY_RATELIMIT_FAIL_OPEN": str(self.ratelimit_fail_open).lower(),
             "GATEWAY_WORKERS": "2",
             "GATEWAY_CORS_ORIGINS": self.web_app_origin,

@@ -43,3 +43,14 @@ def test_base_file_publishes_nothing_but_nginx_and_reserves_no_gpu() -> None:
     published = {name: svc.get("ports", []) for name, svc in config["services"].items()}
     assert [name for name, ports in published.items() if ports] == ["nginx"]
     assert "deploy" not in config["services"]["ollama"]
+
+
+def test_redis_persists_the_usage_ledger_with_bounded_memory() -> None:
+    redis = compose_config("docker-compose.yml")["services"]["redis"]
+
+    options = dict(zip(redis["command"][1::2], redis["command"][2::2], strict=True))
+    assert options["--appendonly"] == "yes"
+    assert options["--maxmemory"] == "256mb"
+    assert options["--maxmemory-policy"] == "volatile-ttl"
+    (volume,) = redis["volumes"]
+    assert (volume["source"], volume["target"]) == ("redis-data", "/data")

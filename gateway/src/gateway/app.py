@@ -26,6 +26,7 @@ from gateway.routes import (
     completions,
     embeddings,
     health,
+    me,
     metrics,
     models,
     ollama_native,
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,  # a redirect built from Host loses nginx's port
     )
     app.state.settings = settings
+    app.state.guard = guard
     install_error_handlers(app)
     # The router tries the routes in this order: the busiest first.
     app.include_router(chat.router)
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ollama_native.router)
     app.include_router(embeddings.router)
     app.include_router(models.router)
+    app.include_router(me.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     # add_middleware puts each new middleware outside the previous ones.

@@ -44,6 +44,8 @@ class RequestContext:
     stream: bool = False
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    # Reasoning tokens, approximate (Output.reasoning_tokens; part of completion_tokens).
+    reasoning_tokens: int | None = None
     outcome: str | None = None
     key_id: str | None = None
     key_name: str | None = None

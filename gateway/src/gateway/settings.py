@@ -252,6 +252,12 @@ class Settings(BaseSettings):
     auth_failure_window: int = Field(
         60, gt=0, le=86_400, description="Window of the failed-auth limiter, in seconds."
     )
+    usage_retention_days: int = Field(
+        400,
+        gt=0,
+        le=36_500,
+        description="Days the usage ledger keeps a day's or a month's counts after it ended.",
+    )
 
     # Browser clients (gateway.access.cors).
     cors_origins: Annotated[list[str], NoDecode] = Field(

@@ -7,7 +7,9 @@ in-memory table (:mod:`gateway.access.keytable`), then one store call
 (:mod:`gateway.access.ratelimit.store`) checks the client IP's failed-auth block and the key's
 requests, tokens and concurrency limits and counts the request. ``/v1`` responses carry OpenAI's
 ``x-ratelimit-*`` headers. Just before the last byte of the response (or when the client went away)
-the request's real token usage is charged and its concurrency slot freed.
+the request's real token usage is charged and its concurrency slot freed. Requests to model
+endpoints also go through the usage meter (:mod:`gateway.access.usage.meter`): budgets checked
+before, the ledger charged in the same settlement after.
 
 Failed-auth limiter: each *wrong* key (not a missing, expired or revoked one, which reveal
 nothing to a guesser) counts against the client IP. Past ``GATEWAY_AUTH_FAILURE_LIMIT`` failures
@@ -44,11 +46,13 @@ from gateway.access.ratelimit.store import (
     RateLimitStore,
     StoreUnavailable,
     Ticket,
+    needs_settling,
     openai_headers,
 )
 from gateway.access.rights import normalise_model
+from gateway.access.usage.meter import UsageMeter, create_usage_store
 from gateway.context import ERROR, RequestContext
-from gateway.errors import AuthenticationFailed, RateLimited, ServiceUnavailable
+from gateway.errors import AuthenticationFailed, GatewayError, RateLimited, ServiceUnavailable
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.guard")
@@ -119,9 +123,12 @@ def create_store(settings: Settings) -> RateLimitStore:
 class Guard:
     """The policy: who may pass, under which limits, and what happens when the store is down."""
 
-    def __init__(self, settings: Settings, keys: KeyTable | None, store: RateLimitStore) -> None:
+    def __init__(
+        self, settings: Settings, keys: KeyTable | None, store: RateLimitStore, usage: UsageMeter
+    ) -> None:
         self.keys = keys
         self.store = store
+        self.usage = usage
         self.fail_open = settings.ratelimit_fail_open
         self.defaults = Quota(
             settings.default_rpm, settings.default_tpm, settings.default_max_concurrent
@@ -173,8 +180,25 @@ class Guard:
             ctx.auth_failure_reason = INVALID
             raise self._refused(None, AUTH_FAILURES, blocked_for, ctx)
 
-    async def admit(self, key: ApiKey, ctx: RequestContext) -> Admission | None:
-        """Check and count the request; None when the store is down and we fail open."""
+    async def admit(self, key: ApiKey, ctx: RequestContext, *, metered: bool) -> Admission | None:
+        """Check and count the request; None when the store is down and we fail open.
+
+        A ``metered`` request (a model endpoint) then has its key's budgets checked, while it
+        holds its concurrency slot: a slot freed by a finished request is freed together with
+        that request's charge, so the check sees every answer but those still in flight. Refused
+        for its budget, the request gives its slot back.
+        """
+        admission = await self._admit_limits(key, ctx)
+        if metered:
+            try:
+                await self.usage.check(key, ctx)
+            except GatewayError:
+                if admission is not None:
+                    await self._settle_limits(admission.ticket, ctx)
+                raise
+        return admission
+
+    async def _admit_limits(self, key: ApiKey, ctx: RequestContext) -> Admission | None:
         try:
             admission = await self.store.admit(key.id, self.quota_of(key), ctx.client_ip)
         except StoreUnavailable as exc:
@@ -234,29 +258,44 @@ class Guard:
         error.type = _ERROR_TYPES.get(limit, error.type)
         return error
 
-    async def settle(self, ticket: Ticket, ctx: RequestContext) -> None:
-        """Charge the request's real token usage and free its slot; never raises."""
+    async def settle(
+        self, ticket: Ticket | None, ctx: RequestContext, charged: ApiKey | None
+    ) -> None:
+        """Charge the request's real token usage to its rate-limit window (and to the usage
+        ledger when ``charged`` names its key) and free its slot; never raises."""
+        if charged is None:
+            await self._settle_limits(ticket, ctx)
+        else:
+            await asyncio.gather(self._settle_limits(ticket, ctx), self.usage.charge(charged, ctx))
+
+    async def _settle_limits(self, ticket: Ticket | None, ctx: RequestContext) -> None:
+        if ticket is None or not needs_settling(ticket):
+            return
         tokens = (ctx.prompt_tokens or 0) + (ctx.completion_tokens or 0)
         try:
             await self.store.settle(ticket, tokens)
         except StoreUnavailable as exc:
             self._warn_store(exc)
 
-    def settle_in_background(self, ticket: Ticket, ctx: RequestContext) -> asyncio.Task[None]:
+    def settle_in_background(
+        self, ticket: Ticket | None, ctx: RequestContext, charged: ApiKey | None
+    ) -> asyncio.Task[None]:
         """:meth:`settle` as a task the guard keeps until it is done (and waits for at close)."""
-        task = asyncio.ensure_future(self.settle(ticket, ctx))
+        task = asyncio.ensure_future(self.settle(ticket, ctx, charged))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
         return task
 
-    async def start_settling(self, ticket: Ticket, ctx: RequestContext) -> asyncio.Task[None]:
+    async def start_settling(
+        self, ticket: Ticket | None, ctx: RequestContext, charged: ApiKey | None
+    ) -> asyncio.Task[None]:
         """Start :meth:`settle` and give it the loop turns it needs to send its update.
 
         Called just before a response's last body message: the update is on its way to the store
         before the client has the answer (so its next request finds the slot free and the tokens
         charged), but the answer does not wait for the store's reply.
         """
-        task = self.settle_in_background(ticket, ctx)
+        task = self.settle_in_background(ticket, ctx, charged)
         for _ in range(LOOP_TURNS_TO_SEND):
             await asyncio.sleep(0)
         return task
@@ -274,6 +313,7 @@ class Guard:
         if self._pending:
             await asyncio.wait(self._pending, timeout=2)
         await self.store.aclose()
+        await self.usage.aclose()
 
 
 def _str_headers(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -319,4 +359,5 @@ def build_guard(settings: Settings) -> Guard:
             "GATEWAY_RATELIMIT_STORAGE=memory:// counts limits in each worker process on its "
             "own: with N workers a key gets up to N times its limits. Use redis://host:6379/0."
         )
-    return Guard(settings, keys, create_store(settings))
+    usage = UsageMeter(settings, create_usage_store(settings))
+    return Guard(settings, keys, create_store(settings), usage)

@@ -16,7 +16,11 @@ The key store is one JSON file (``GATEWAY_KEYS_FILE``) holding only SHA-256 dige
           "models": null,                     # allowed models, or null for every model
           "rpm": null,                        # requests/minute; null: GATEWAY_DEFAULT_RPM, 0: none
           "tpm": null,                        # tokens/minute; null: GATEWAY_DEFAULT_TPM, 0: none
-          "max_concurrent": null              # in flight; null: GATEWAY_DEFAULT_MAX_CONCURRENT
+          "max_concurrent": null,             # in flight; null: GATEWAY_DEFAULT_MAX_CONCURRENT
+          "daily_tokens": null,               # budgets per UTC day / month; null or 0: none
+          "monthly_tokens": null,             # (README "Usage and budgets")
+          "daily_requests": null,
+          "monthly_requests": null
         }
       ]
     }
@@ -66,6 +70,10 @@ class KeyRecord(BaseModel):
     rpm: int | None = Field(None, ge=0)
     tpm: int | None = Field(None, ge=0)
     max_concurrent: int | None = Field(None, ge=0)
+    daily_tokens: int | None = Field(None, ge=0)
+    monthly_tokens: int | None = Field(None, ge=0)
+    daily_requests: int | None = Field(None, ge=0)
+    monthly_requests: int | None = Field(None, ge=0)
 
     def expired(self, now: datetime) -> bool:
         """True when the key has an expiry and it has passed."""

@@ -1,4 +1,5 @@
-"""``gateway keys create|list|revoke|rotate``: manage the key store (``GATEWAY_KEYS_FILE``).
+"""``gateway keys create|update|list|revoke|rotate``: manage the key store (``GATEWAY_KEYS_FILE``);
+``gateway keys usage`` (:mod:`gateway.access.usage.report_cli`) reports the usage ledger.
 
 A new key is printed once, alone on stdout (so ``KEY=$(gateway keys create --name ci)`` works);
 everything else goes to stderr. Only the key's SHA-256 is stored. Running gateways pick up every
@@ -30,9 +31,12 @@ from gateway.access.keys import (
     utcnow,
     write_key_file,
 )
+from gateway.access.usage import report_cli
 from gateway.settings import Settings
 
 USAGE_ERROR = 2
+BUDGET_FIELDS = ("daily_tokens", "monthly_tokens", "daily_requests", "monthly_requests")
+LIMIT_FIELDS = ("rpm", "tpm", "max_concurrent", *BUDGET_FIELDS)
 
 
 class CommandError(Exception):
@@ -70,13 +74,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     create.add_argument(
         "--name", required=True, type=_name, help="label for logs and metrics, e.g. alice"
     )
-    create.add_argument("--rpm", type=_non_negative, help="requests per minute (0: no limit)")
-    create.add_argument("--tpm", type=_non_negative, help="tokens per minute (0: no limit)")
-    create.add_argument("--max-concurrent", type=_non_negative, help="requests in flight (0: any)")
-    create.add_argument("--models", type=_models, help="allowed models, comma-separated")
+    _add_limit_options(create)
     create.add_argument("--admin", action="store_true", help="may pull and delete models")
-    create.add_argument("--expires", help="lifetime (30d, 12h, 2w) or date (2026-01-31)")
     create.set_defaults(handler=_run(_create))
+
+    update = actions.add_parser(
+        "update", parents=[common], help="change a key's limits, budgets, models or expiry"
+    )
+    update.add_argument("key", metavar="ID|NAME")
+    _add_limit_options(update)
+    update.set_defaults(handler=_run(_update))
 
     listing = actions.add_parser("list", parents=[common], help="list keys (never the secrets)")
     listing.add_argument("--json", action="store_true", help="JSON instead of a table")
@@ -91,6 +98,23 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     rotate.add_argument("key", metavar="ID|NAME")
     rotate.set_defaults(handler=_run(_rotate))
+    report_cli.register(actions)
+
+
+def _add_limit_options(parser: argparse.ArgumentParser) -> None:
+    """The options ``create`` and ``update`` share: limits, budgets, models, expiry."""
+    parser.add_argument("--rpm", type=_non_negative, help="requests per minute (0: no limit)")
+    parser.add_argument("--tpm", type=_non_negative, help="tokens per minute (0: no limit)")
+    parser.add_argument("--max-concurrent", type=_non_negative, help="requests in flight (0: any)")
+    for period in ("daily", "monthly"):
+        for unit in ("tokens", "requests"):
+            parser.add_argument(
+                f"--{period}-{unit}",
+                type=_non_negative,
+                help=f"{unit} per UTC {'day' if period == 'daily' else 'month'} (0: no budget)",
+            )
+    parser.add_argument("--models", type=_models, help="allowed models, comma-separated")
+    parser.add_argument("--expires", help="lifetime (30d, 12h, 2w) or date (2026-01-31)")
 
 
 def _run(action: Callable[[argparse.Namespace, Path], int]) -> Callable[[argparse.Namespace], int]:
@@ -136,24 +160,51 @@ def _create(args: argparse.Namespace, path: Path) -> int:
                 f"a key named {args.name!r} exists ({clash.id}); rotate it with "
                 f"`gateway keys rotate {args.name}` or choose another name"
             )
-        expires = parse_expiry(args.expires, now) if args.expires else None
-        if expires is not None and expires <= now:
-            raise CommandError(f"the expiry {args.expires!r} is in the past")
         record = KeyRecord(
             id=new_key_id(),
             name=args.name,
             sha256=digest_of(secret),
             created=now,
-            expires=expires,
+            expires=_expiry(args.expires, now),
             admin=args.admin,
             models=args.models,
-            rpm=args.rpm,
-            tpm=args.tpm,
-            max_concurrent=args.max_concurrent,
+            **{name: getattr(args, name) for name in LIMIT_FIELDS},
         )
         store.keys.append(record)
         write_key_file(path, store)
     _announce(secret, f"created key {record.name!r} ({record.id}) in {path}")
+    return 0
+
+
+def _expiry(text: str | None, now: datetime) -> datetime | None:
+    expires = parse_expiry(text, now) if text else None
+    if expires is not None and expires <= now:
+        raise CommandError(f"the expiry {text!r} is in the past")
+    return expires
+
+
+def _update(args: argparse.Namespace, path: Path) -> int:
+    changes: dict[str, object] = {
+        name: getattr(args, name) for name in LIMIT_FIELDS if getattr(args, name) is not None
+    }
+    if args.models is not None:
+        changes["models"] = args.models
+    if args.expires:
+        changes["expires"] = _expiry(args.expires, utcnow())
+    if not changes:
+        raise CommandError("nothing to change: pass --daily-tokens, --rpm, --models, ...")
+    with locked(path):
+        store = read_key_file(path)
+        index = _find(store, args.key)
+        record = store.keys[index]
+        store.keys[index] = KeyRecord.model_validate({**record.model_dump(), **changes})
+        write_key_file(path, store)
+    done = ", ".join(f"{name}={value}" for name, value in changes.items())
+    print(
+        f"updated key {record.name!r} ({record.id}): {done}; gateways apply it within seconds "
+        "(the key itself is unchanged)",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -191,6 +242,21 @@ def _limit(value: int | None) -> str:
     return "none" if value == 0 else str(value)
 
 
+def _budgets(record: KeyRecord) -> str:
+    """The key's budgets in short (``200000tok/day,3000req/month``), ``none`` without any."""
+    parts = [
+        f"{value}{unit}/{period}"
+        for value, unit, period in (
+            (record.daily_tokens, "tok", "day"),
+            (record.monthly_tokens, "tok", "month"),
+            (record.daily_requests, "req", "day"),
+            (record.monthly_requests, "req", "month"),
+        )
+        if value
+    ]
+    return ",".join(parts) or "none"
+
+
 def _status(record: KeyRecord, now: datetime) -> str:
     if not record.enabled:
         return "revoked"
@@ -207,7 +273,7 @@ def _list(args: argparse.Namespace, path: Path) -> int:
         ]
         print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
         return 0
-    header = ("ID", "NAME", "STATUS", "ADMIN", "RPM", "TPM", "CONC", "MODELS", "EXPIRES")
+    header = ("ID", "NAME", "STATUS", "ADMIN", "RPM", "TPM", "CONC", "BUDGETS", "MODELS", "EXPIRES")
     rows_text = [header] + [
         (
             r.id,
@@ -217,6 +283,7 @@ def _list(args: argparse.Namespace, path: Path) -> int:
             _limit(r.rpm),
             _limit(r.tpm),
             _limit(r.max_concurrent),
+            _budgets(r),
             ",".join(r.models) if r.models is not None else "all",
             r.expires.strftime("%Y-%m-%d %H:%M") if r.expires else "never",
         )

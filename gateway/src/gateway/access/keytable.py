@@ -43,6 +43,10 @@ class ApiKey:
     rpm: int | None = None
     tpm: int | None = None
     max_concurrent: int | None = None
+    daily_tokens: int | None = None
+    monthly_tokens: int | None = None
+    daily_requests: int | None = None
+    monthly_requests: int | None = None
 
 
 def anonymous_key() -> ApiKey:
@@ -63,6 +67,10 @@ def _from_record(record: KeyRecord, normalise: Callable[[str], str]) -> ApiKey:
         rpm=record.rpm,
         tpm=record.tpm,
         max_concurrent=record.max_concurrent,
+        daily_tokens=record.daily_tokens,
+        monthly_tokens=record.monthly_tokens,
+        daily_requests=record.daily_requests,
+        monthly_requests=record.monthly_requests,
     )
 
 

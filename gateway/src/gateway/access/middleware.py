@@ -1,4 +1,5 @@
-"""The access middleware (pure ASGI): auth, rate limits, ``x-ratelimit-*`` headers, settlement.
+"""The access middleware (pure ASGI): auth, budgets, rate limits, ``x-ratelimit-*`` headers,
+settlement (rate-limit tokens, concurrency slot, usage ledger).
 
 Written against the raw ASGI interface (never ``BaseHTTPMiddleware``): it adds a few
 microseconds plus the store round trip(s) of :class:`gateway.access.guard.Guard`, and never hides a
@@ -19,6 +20,9 @@ from gateway.access.ratelimit.store import Ticket, needs_settling, openai_header
 from gateway.context import RequestContext, context_of
 from gateway.errors import GatewayError
 
+API_KEY_STATE = "api_key"
+"""Where the request's :class:`ApiKey` is kept in ``scope["state"]`` (``request.state``)."""
+
 
 class AccessMiddleware:
     """Pure-ASGI: authenticates, rate-limits, adds the headers and settles usage afterwards.
@@ -38,20 +42,23 @@ class AccessMiddleware:
         ctx = context_of(scope)
         if ctx is None:
             raise RuntimeError("AccessMiddleware must run inside RequestContextMiddleware")
+        metered = self.guard.usage.meters(scope["path"])
         try:
             key = await self.guard.authenticate(scope, ctx)
-            admission = await self.guard.admit(key, ctx)
+            admission = await self.guard.admit(key, ctx, metered=metered)
         except GatewayError as error:
             ctx.record_error(error.status, error.code)
             await error.to_response()(scope, receive, send)
             return
         _bind(ctx, key)
+        scope["state"][API_KEY_STATE] = key
         extra = openai_headers(admission) if admission and scope["path"].startswith("/v1/") else []
         ticket = admission.ticket if admission else None
-        if ticket is None or not needs_settling(ticket):
+        if not metered and (ticket is None or not needs_settling(ticket)):
             await self.app(scope, receive, _adding_headers(send, extra) if extra else send)
             return
-        await self._settling(scope, receive, send, extra, ticket, ctx)
+        charged = key if metered else None
+        await self._settling(scope, receive, send, extra, ticket, ctx, charged)
 
     async def _settling(
         self,
@@ -59,8 +66,9 @@ class AccessMiddleware:
         receive: Receive,
         send: Send,
         extra: list[tuple[bytes, bytes]],
-        ticket: Ticket,
+        ticket: Ticket | None,
         ctx: RequestContext,
+        charged: ApiKey | None,
     ) -> None:
         settling: asyncio.Task[None] | None = None
 
@@ -70,14 +78,14 @@ class AccessMiddleware:
             if kind == "http.response.start" and extra:
                 message["headers"] = [*message.get("headers", ()), *extra]
             elif kind == "http.response.body" and not message.get("more_body") and not settling:
-                settling = await self.guard.start_settling(ticket, ctx)
+                settling = await self.guard.start_settling(ticket, ctx, charged)
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_settle)
         finally:
             if settling is None:  # the client went away, or the app failed
-                settling = self.guard.settle_in_background(ticket, ctx)
+                settling = self.guard.settle_in_background(ticket, ctx, charged)
             await asyncio.shield(settling)  # runs to its end even if this task is cancelled
 
 

@@ -32,6 +32,7 @@ from contextlib import aclosing
 from time import perf_counter
 from typing import Any, Protocol, cast
 
+import orjson
 from starlette.requests import Request
 
 from gateway.context import CLIENT_DISCONNECT, OK, RequestContext, outcome_for_status
@@ -67,6 +68,7 @@ class Output:
         "final",
         "produced",
         "prompt_tokens",
+        "reasoning_chunks",
         "tool_calls",
     )
 
@@ -78,6 +80,7 @@ class Output:
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
         self.produced = 0
+        self.reasoning_chunks = 0
         self.final: dict[str, Any] | None = None
 
     def clear(self) -> None:
@@ -87,7 +90,7 @@ class Output:
         self.tool_calls.clear()
         self.done_reason = self.final = None
         self.prompt_tokens = self.completion_tokens = None
-        self.produced = 0
+        self.produced = self.reasoning_chunks = 0
 
     def add(self, piece: Piece) -> None:
         """Append one Ollama object's content, thinking and tool calls."""
@@ -96,6 +99,7 @@ class Output:
             self._content.append(content)
         if thinking:
             self._thinking.append(thinking)
+            self.reasoning_chunks += 1
         if calls:
             self.tool_calls.extend(calls)
         if content or thinking or calls:
@@ -117,6 +121,20 @@ class Output:
     def reasoning(self) -> str:
         """The reasoning (thinking) text."""
         return "".join(self._thinking)
+
+    def reasoning_tokens(self) -> int:
+        """The reasoning tokens, approximately (Ollama counts them only within ``eval_count``).
+
+        Streamed, one per reasoning chunk (Ollama sends about one token per chunk). An answer
+        that came in one piece gets the completion tokens shared out by the reasoning's share
+        of the text written.
+        """
+        if self.produced > 1 or not self.completion_tokens:
+            return self.reasoning_chunks
+        reasoning = sum(map(len, self._thinking))
+        written = reasoning + sum(map(len, self._content))
+        written += len(orjson.dumps(self.tool_calls)) if self.tool_calls else 0
+        return round(self.completion_tokens * reasoning / written) if written else 0
 
 
 class ChunkRenderer(Protocol):
@@ -324,6 +342,7 @@ class Generation:
             ctx.record_final_chunk(output.final)
         else:  # cut short: count the tokens produced so far (the prompt count never came)
             ctx.record_usage(None, output.produced)
+        ctx.reasoning_tokens = output.reasoning_tokens()
         ctx.outcome = outcome
 
     async def collect(self) -> Output:

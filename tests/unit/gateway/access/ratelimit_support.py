@@ -22,9 +22,11 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
 class RedisServer:
-    """A throw-away ``redis-server`` on a free loopback port (no persistence); restartable."""
+    """A throw-away ``redis-server`` on a free loopback port; restartable. No persistence unless
+    ``append_only`` (AOF in its directory, as compose runs it: a restart keeps the data)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, append_only: bool = False) -> None:
+        self.append_only = append_only
         self.port = free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="test-redis-")
         self.process: subprocess.Popen[bytes] | None = None
@@ -37,7 +39,8 @@ class RedisServer:
     def start(self, timeout: float = 30.0) -> None:
         """Start the server and wait until it answers PING."""
         command = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
-        command += ["--save", "", "--appendonly", "no", "--dir", self._dir.name]
+        command += ["--save", "", "--dir", self._dir.name]
+        command += ["--appendonly", "yes" if self.append_only else "no"]
         self.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

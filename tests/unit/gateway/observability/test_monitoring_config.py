@@ -53,6 +53,7 @@ def test_the_dashboard_covers_what_operators_watch() -> None:
         "time to first token",
         "tokens per second",
         "tokens by key",
+        "budget refusals by key",
         "rate-limit hits",
         "in-flight requests",
         "upstream health",
