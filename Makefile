@@ -86,22 +86,52 @@ env-file: # create .env from .env.example on first run; generate an API key when
 		printf '\n  Your API key (shown once; it is stored in .env as GATEWAY_API_KEYS):\n\n    %s\n\n' "$$key"; \
 	fi
 
-up: env-file ## start the stack (GPU when nvidia-smi works, else CPU); first run creates .env and a key
-	@if [ -n "$(GPU_FILES)" ]; then echo "NVIDIA GPU found: using docker-compose.gpu.yml"; \
-	else echo "no usable NVIDIA GPU (nvidia-smi failed): running on the CPU — slow; see README 'GPU prerequisites'"; fi
-	$(COMPOSE) -f docker-compose.yml $(GPU_FILES) up -d --build --wait
+# Several GPUs: one Ollama per GPU (docker-compose.gpus.yml, written by ollama/compose_gpus.py)
+# when GPUS=N or GPU_IDS=0,2 is given, or when the driver lists two GPUs or more.
+GPUS ?=
+GPU_IDS ?=
+
+up: env-file ## start the stack (one Ollama per GPU with GPUS=N / GPU_IDS=0,2 or ≥ 2 GPUs; else GPU or CPU)
+	@ids="$$($(PYTHON) ollama/compose_gpus.py --gpus '$(GPUS)' --gpu-ids '$(GPU_IDS)')" || exit 2; \
+	files="-f docker-compose.yml"; \
+	if [ -n "$$ids" ]; then echo "one Ollama per GPU ($$ids): using docker-compose.gpus.yml"; \
+		files="$$files -f docker-compose.gpus.yml"; \
+	elif [ -n "$(GPU_FILES)" ]; then echo "NVIDIA GPU found: using docker-compose.gpu.yml"; \
+		files="$$files $(GPU_FILES)"; \
+	else echo "no usable NVIDIA GPU (nvidia-smi failed): running on the CPU — slow; see README 'GPU prerequisites'"; fi; \
+	set -x; $(COMPOSE) $$files up -d --build --wait --remove-orphans
 	@echo "The API is on port $${HTTP_PORT:-$$(sed -n 's/^HTTP_PORT=//p' .env | grep . || echo 8080)}; the first start downloads the model (make logs SERVICE=ollama)."
 
 up-cpu: env-file ## start the stack on the CPU only (no GPU override)
 	$(COMPOSE) -f docker-compose.yml up -d --build --wait
 
 down: ## stop the stack (models and keys stay in their volumes)
-	$(COMPOSE) down
+	$(COMPOSE) down --remove-orphans
 
 # Two gateway containers take turns behind nginx (gateway/rollout.sh; README "Upgrading").
 .PHONY: upgrade
 upgrade: env-file ## rebuild the gateway and roll it out without failing a request in flight
-	COMPOSE="$(COMPOSE) -f docker-compose.yml $(GPU_FILES)" gateway/rollout.sh
+	COMPOSE="$(COMPOSE) -f docker-compose.yml $(if $(wildcard docker-compose.gpus.yml),-f docker-compose.gpus.yml,$(GPU_FILES))" gateway/rollout.sh
+
+# ---- Docker Swarm (docker-stack.yml; README "Docker Swarm") -----------------------------------
+STACK ?= gptoss
+.PHONY: swarm-up swarm-down
+
+swarm-up: env-file ## deploy on Docker Swarm (docker-stack.yml, + GPUs when nvidia-smi works, + TLS when certs exist)
+	@test "$$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)" = active || { \
+		echo "This Docker engine is not part of a swarm: run 'docker swarm init' first (README 'Docker Swarm')."; exit 2; }
+	$(COMPOSE) -f docker-compose.yml build ollama gateway nginx
+	@test -f "$${GATEWAY_KEYS_SECRET_FILE:-keys.json}" || { \
+		echo '{"version": 1, "keys": []}' > "$${GATEWAY_KEYS_SECRET_FILE:-keys.json}"; \
+		echo "created an empty keys.json: the keys in GATEWAY_API_KEYS (.env) apply"; }
+	@set -a; . ./.env; set +a; \
+	files="-c docker-stack.yml"; \
+	if [ -n "$(GPU_FILES)" ]; then files="$$files -c docker-stack.gpu.yml"; fi; \
+	if [ -f "$${TLS_DIR:-./nginx/certs}/tls.crt" ]; then files="$$files -c docker-stack.tls.yml"; fi; \
+	set -x; docker stack deploy $$files --resolve-image never $(STACK)
+
+swarm-down: ## remove the Swarm stack (its volumes stay)
+	docker stack rm $(STACK)
 
 logs: ## follow the logs (all services, or SERVICE=ollama)
 	$(COMPOSE) logs -f --tail=200 $(SERVICE)

@@ -82,6 +82,20 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True)
 
     ollama_url: str = Field("http://127.0.0.1:11434", description="Base URL of Ollama.")
+    # Several Ollama backends (gateway.upstream.router): GATEWAY_OLLAMA_URLS wins over ollama_url.
+    ollama_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Base URLs of several Ollama servers, comma-separated (one per GPU or host); "
+        "when set it replaces GATEWAY_OLLAMA_URL and each generation goes to the least busy one.",
+    )
+    backend_ejection_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="First time a failing Ollama backend is left out (doubles per ejection).",
+    )
+    backend_ejection_max_seconds: float = Field(
+        60.0, gt=0, description="Longest time a failing Ollama backend is left out."
+    )
     default_model: str = Field(DEFAULT_MODEL, description="Model used when a request names none.")
     model_aliases: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
@@ -257,6 +271,24 @@ class Settings(BaseSettings):
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
+    @field_validator("ollama_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):
+            urls = [str(url).strip().rstrip("/") for url in value if str(url).strip()]
+            for number, url in enumerate(urls, 1):  # not quoted: a URL may carry a password
+                if not url.startswith(("http://", "https://")):
+                    raise ValueError(
+                        f"GATEWAY_OLLAMA_URLS: URL number {number} does not start with http:// "
+                        "or https://"
+                    )
+            if len(set(urls)) != len(urls):
+                raise ValueError("GATEWAY_OLLAMA_URLS names the same URL twice")
+            return urls
+        return value
+
     @field_validator("metrics_token", mode="before")
     @classmethod
     def _empty_token_is_none(cls, value: object) -> object:
@@ -293,6 +325,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @property
+    def backend_urls(self) -> list[str]:
+        """The Ollama servers to use: ``GATEWAY_OLLAMA_URLS``, else ``GATEWAY_OLLAMA_URL``."""
+        return list(self.ollama_urls) or [self.ollama_url]
 
     @cached_property
     def aliases(self) -> dict[str, str]:

@@ -10,6 +10,7 @@ from gateway.context import RequestContext
 from gateway.errors import NotFound
 from gateway.settings import Settings, with_tag
 from gateway.upstream.client import OllamaClient
+from gateway.upstream.fanout import merged_list
 
 
 def owner_of(name: str) -> str:
@@ -52,8 +53,11 @@ class ModelCatalog:
         self.ctx = ctx
 
     async def _tags(self) -> dict[str, dict[str, Any]]:
-        """Ollama's local models by name."""
-        data = await self.ollama.json("GET", "/api/tags", request_id=self.ctx.request_id)
+        """Ollama's local models by name (of every backend, when there are several)."""
+        if self.ollama.router.several:
+            data = await merged_list(self.ollama.router, "/api/tags")
+        else:
+            data = await self.ollama.json("GET", "/api/tags", request_id=self.ctx.request_id)
         models = data.get("models") or []
         return {
             str(entry["name"]): entry

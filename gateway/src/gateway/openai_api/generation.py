@@ -19,7 +19,9 @@ into the endpoint's stream chunks.
   again once, as a new upstream request, when nothing has reached the client yet: always for
   whole answers, and for streams when it comes before Ollama's first object. The failed attempt's
   output and tokens are dropped (usage is the retry's); its upstream time is counted. Otherwise
-  (a second failure, or mid-stream) the client gets the model error.
+  (a second failure, or mid-stream) the client gets the model error. The same goes for a
+  connection to Ollama that broke (:class:`BrokenStream`, a backend that died): the new attempt
+  goes to a backend that answers (:mod:`gateway.upstream.failover`).
 """
 
 from __future__ import annotations
@@ -34,12 +36,12 @@ import orjson
 from starlette.requests import Request
 
 from gateway.context import CLIENT_DISCONNECT, OK, RequestContext, outcome_for_status
-from gateway.errors import GatewayError, ModelOutputInvalid
+from gateway.errors import GatewayError, ModelOutputInvalid, UpstreamError
 from gateway.openai_api.sse import DONE, data_event, error_event
 from gateway.openai_api.stops import StopMatcher
 from gateway.openai_api.tool_demand import ToolDemand
 from gateway.upstream.cancellation import until_disconnect
-from gateway.upstream.client import OllamaClient
+from gateway.upstream.client import BrokenStream, OllamaClient
 
 Piece = tuple[str, str, Sequence[dict[str, Any]]]
 """What one Ollama object adds: (content, thinking, tool calls)."""
@@ -49,7 +51,10 @@ Reader = Callable[[dict[str, Any]], Piece]
 log = logging.getLogger("gateway.generation")
 
 INVALID_OUTPUT_RETRIES = 1
-"""New upstream attempts after a tool call Ollama could not parse (nothing sent yet)."""
+"""New upstream attempts after a tool call Ollama could not parse or a broken connection
+(nothing sent yet)."""
+ASKED_AGAIN = (ModelOutputInvalid, BrokenStream)
+"""The failures after which a generation is asked again while nothing reached the client."""
 
 
 class Output:
@@ -155,7 +160,7 @@ def outcome_of(error: GatewayError) -> str:
 
 async def first_object(
     start: Callable[[], AsyncGenerator[dict[str, Any], None]],
-    retrying: Callable[[ModelOutputInvalid, int], None],
+    retrying: Callable[[UpstreamError, int], None],
 ) -> tuple[dict[str, Any], AsyncGenerator[dict[str, Any], None]]:
     """Ollama's first object and the rest of the stream ``start()`` opens.
 
@@ -168,7 +173,7 @@ async def first_object(
         chunks = start()
         try:
             return await anext(chunks), chunks
-        except ModelOutputInvalid as error:
+        except ASKED_AGAIN as error:
             await chunks.aclose()
             if not retries:
                 raise
@@ -237,11 +242,15 @@ class Attempts:
             self.ctx.queued_seconds = (self.ctx.queued_seconds or 0.0) + waited
         self._started = perf_counter()
 
-    def retrying(self, error: ModelOutputInvalid, produced: int) -> None:
+    def retrying(self, error: UpstreamError, produced: int) -> None:
         """Before asking again: count the failed attempt's upstream time, and say why."""
         self.ctx.add_upstream_time(self.elapsed())
+        if isinstance(error, ModelOutputInvalid):
+            why = "the model wrote a tool call Ollama could not parse; asking again"
+        else:
+            why = "the connection to Ollama broke before the answer was sent; asking again"
         log.warning(
-            "the model wrote a tool call Ollama could not parse; asking again",
+            why,
             extra={"model": self.body.get("model"), "chunks": produced, "error": error.message},
         )
 
@@ -287,7 +296,7 @@ class Generation:
         # A whole answer is asked for in one piece, unless its text must be watched as it grows.
         self._in_one_piece = self._stops is None and not ollama.settings.stream_whole_answers
 
-    def _retrying(self, error: ModelOutputInvalid, produced: int) -> None:
+    def _retrying(self, error: UpstreamError, produced: int) -> None:
         """Before asking again: count the failed attempt, reset the stop matcher."""
         self.attempts.retrying(error, produced)
         self._stops = StopMatcher(self._stop_strings) if self._stops is not None else None
@@ -357,7 +366,7 @@ class Generation:
             try:
                 await self._consume_once(output)
                 return
-            except ModelOutputInvalid as error:
+            except ASKED_AGAIN as error:
                 if not retries:
                     raise
                 retries -= 1

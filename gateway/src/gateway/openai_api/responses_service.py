@@ -21,9 +21,10 @@ from starlette.requests import Request
 
 from gateway.access.rights import authorize_model
 from gateway.context import CLIENT_DISCONNECT, OK, RequestContext
-from gateway.errors import GatewayError, ModelOutputInvalid
+from gateway.errors import GatewayError
 from gateway.openai_api.context_window import check_context
 from gateway.openai_api.generation import (
+    ASKED_AGAIN,
     INVALID_OUTPUT_RETRIES,
     Attempts,
     first_object,
@@ -123,7 +124,7 @@ class ResponsesService:
             try:
                 await self._consume_once(builder)
                 return builder
-            except ModelOutputInvalid as error:
+            except ASKED_AGAIN as error:
                 if not retries:
                     raise
                 retries -= 1

@@ -27,15 +27,18 @@ async def ready(request: Request) -> Response:
     per worker for ``GATEWAY_READY_CACHE_SECONDS``. With admission control on, ``queue`` shows
     Ollama's generation slots (capacity, in flight) and the requests waiting for one: a full
     queue answers 503 to new generations but does not make the gateway unready.
-    ``context_length`` is the context window Ollama runs the models with.
+    ``context_length`` is the context window Ollama runs the models with. With several Ollama
+    backends, ``backends`` shows this worker's view of each one (and its queue).
     """
     checker: ReadinessChecker = request.app.state.readiness
     result = await checker.check()
     body = result.body()
     body["context_length"] = get_settings(request).context_length
-    admission = get_ollama(request).admission
-    if admission is not None:
-        body["queue"] = await admission.status()
+    ollama = get_ollama(request)
+    if ollama.router.several:  # each backend: ok or ejected, in flight, failures, its queue
+        body["backends"] = await ollama.router.status()
+    elif ollama.admission is not None:
+        body["queue"] = await ollama.admission.status()
     # A 503 here reports on the dependencies; it is not a failed request.
     get_context(request).outcome = OK
     return Response(

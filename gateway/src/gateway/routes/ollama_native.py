@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gateway.access.rights import require_admin
 from gateway.deps import get_context, get_ollama
+from gateway.upstream.fanout import JSON, merged_list, to_every_backend
 from gateway.upstream.passthrough import relay
 
 GENERATION_ROUTES = ("/api/chat", "/api/generate")
@@ -31,6 +33,9 @@ MANAGEMENT_ROUTES: dict[str, list[str]] = {
     "/api/delete": ["DELETE"],
     "/api/blobs/{digest}": ["HEAD", "POST"],
 }
+# With several backends: answered from all of them (gateway.upstream.fanout).
+MERGED_LISTS = frozenset({"/api/tags", "/api/ps"})
+EVERY_BACKEND_ROUTES = frozenset({"/api/pull", "/api/delete"})
 
 
 async def relay_generation(request: Request) -> Response:
@@ -39,14 +44,29 @@ async def relay_generation(request: Request) -> Response:
 
 
 async def relay_as_is(request: Request) -> Response:
-    """Embeddings, ``show``, ``tags``, ``version`` and ``ps``: relayed unchanged."""
-    return await relay(request, get_ollama(request), get_context(request))
+    """Embeddings, ``show``, ``tags``, ``version`` and ``ps``: relayed unchanged.
+
+    With several backends, ``GET /api/tags`` and ``GET /api/ps`` list every backend's models.
+    """
+    ollama = get_ollama(request)
+    if ollama.router.several and request.method == "GET" and request.url.path in MERGED_LISTS:
+        merged = await merged_list(ollama.router, request.url.path)
+        return Response(orjson.dumps(merged), media_type=JSON)
+    return await relay(request, ollama, get_context(request))
 
 
 async def relay_management(request: Request) -> Response:
-    """Model management: relayed for admin keys only (403 ``admin_key_required`` otherwise)."""
+    """Model management: relayed for admin keys only (403 ``admin_key_required`` otherwise).
+
+    With several backends, ``/api/pull`` and ``/api/delete`` reach every one of them.
+    """
     require_admin(get_context(request), MANAGEMENT_ACTION)
-    return await relay(request, get_ollama(request), get_context(request))
+    ollama = get_ollama(request)
+    if ollama.router.several and request.url.path in EVERY_BACKEND_ROUTES:
+        body = await request.body()
+        answer = await to_every_backend(ollama.router, request.method, request.url.path, body)
+        return Response(answer.body, status_code=answer.status, media_type=answer.content_type)
+    return await relay(request, ollama, get_context(request))
 
 
 def _path_parameters(path: str) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx
@@ -34,11 +34,13 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.settings import RATELIMIT_SCHEMES, Settings
-from gateway.upstream.admission import Admission, MemorySlots
-from gateway.upstream.admission_redis import RedisSlots
+from gateway.upstream.admission import Admission
+from gateway.upstream.backends import Backend, upstream_timeout
 from gateway.upstream.capabilities import capability_error, missing_capability
 from gateway.upstream.deadline import ReadDeadline
-from gateway.upstream.pool import ConnectionStack
+from gateway.upstream.failover import AnyBackendTransport, Routed, routed
+from gateway.upstream.inflight_redis import SharedInFlight
+from gateway.upstream.router import Router
 from gateway.upstream.shared_model import SharedModel
 from gateway.upstream.structured_output import PassGap, late_schema_error
 
@@ -53,59 +55,101 @@ FIRST_BYTE_KNOB = "GATEWAY_FIRST_BYTE_TIMEOUT"
 MAX_SHOWN_MODEL_ERROR = 300
 # Ollama's API has a few dozen paths; past this many (blob digests...) URLs are not kept.
 MAX_CACHED_URLS = 64
+# Base URL of the client that reaches any backend; the transport puts a backend's host in.
+ANY_BACKEND = "http://ollama"
+
+
+class BrokenStream(UpstreamError):
+    """Ollama's answer broke off: the connection dropped, or it ended without its final chunk."""
 
 
 class OllamaClient:
-    """Talks to Ollama's native API and turns every failure into a :class:`GatewayError`."""
+    """Talks to Ollama's native API and turns every failure into a :class:`GatewayError`.
 
-    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None):
+    With several backends (``GATEWAY_OLLAMA_URLS``) each generation goes to the one the
+    :class:`Router` picks, and to another while one fails before answering
+    (:mod:`gateway.upstream.failover`); other calls go to any backend that is in (:attr:`http`).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        router: Router | None = None,
+    ):
+        """A client over ``router``'s backends (by default: ``settings.backend_urls``, reached
+        through ``transport`` when one is given)."""
         self.settings = settings
-        self.http = httpx.AsyncClient(
-            base_url=settings.ollama_url,
-            transport=transport
-            or ConnectionStack(max_connections=settings.upstream_max_connections),
-            timeout=httpx.Timeout(
-                connect=settings.connect_timeout,
-                read=None,  # first-byte and between-chunk limits are enforced per read below
-                write=settings.connect_timeout,
-                pool=settings.connect_timeout,
-            ),
+        self.router = router or Router(
+            settings,
+            [Backend(url, settings, transport=transport) for url in settings.backend_urls],
+            shared=shared_counts(settings),
         )
-        self._urls: dict[str, httpx.URL] = {}
-        self.admission = admission_for(settings)
+        # Read-only calls: any backend that is in. Its host is replaced by the backend's.
+        self.http = httpx.AsyncClient(
+            base_url=ANY_BACKEND,
+            transport=AnyBackendTransport(self.router),
+            timeout=upstream_timeout(settings),
+        )
+        self._urls: dict[tuple[str, str], httpx.URL] = {}
         # Native requests of non-admin keys cannot reload or unload the model for everyone.
         self.shared_model = SharedModel(settings.ollama_keep_alive)
 
+    @property
+    def admission(self) -> Admission | None:
+        """The admission control of the first backend (of the only one, usually)."""
+        return self.router.backends[0].admission
+
     async def aclose(self) -> None:
-        """Close the connection pool and the admission store (called from the app lifespan)."""
-        if self.admission is not None:
-            await self.admission.aclose()
+        """Close the backends' connection pools and admission stores (from the app lifespan)."""
+        await self.router.aclose()
         await self.http.aclose()
 
-    @asynccontextmanager
-    async def generation_slot(self, key: str | None) -> AsyncIterator[float | None]:
-        """Hold one of Ollama's generation slots for the block (admission control).
+    def routed(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None,
+        request_id: str | None,
+        model: str | None,
+        queue_key: str | None,
+        admitted: Callable[[float | None], None] | None = None,
+        headers_within: tuple[float, GatewayError] | None = None,
+    ) -> AbstractAsyncContextManager[Routed]:
+        """A generation on the backend the router picks (another while one fails before it
+        answers), holding one of that backend's slots (admission control) for the block.
 
-        Yields the seconds spent queued (``None`` when admission control is off). Raises
-        :class:`gateway.errors.ServerOverloaded` when the queue is full or the wait too long.
+        ``admitted`` is called with the seconds each attempt spent queued for a slot;
+        ``headers_within`` replaces the first-byte timeout (see :meth:`open`).
         """
-        if self.admission is None:
-            yield None
-            return
-        async with self.admission.slot(key or "anonymous") as waited:
-            yield waited
 
-    def _url(self, path: str) -> httpx.URL:
-        """The absolute URL of ``path`` on Ollama, parsed and merged once per path.
+        def open_on(backend: Backend) -> AbstractAsyncContextManager[httpx.Response]:
+            return self.open(
+                method,
+                path,
+                content=content,
+                request_id=request_id,
+                model=model,
+                backend=backend,
+                headers_within=headers_within,
+            )
+
+        return routed(self.router, open_on, model=model, queue_key=queue_key, admitted=admitted)
+
+    def _url(self, http: httpx.AsyncClient, path: str) -> httpx.URL:
+        """The absolute URL of ``path`` on ``http``'s Ollama, parsed and merged once per path.
 
         A string URL costs httpx a parse and a merge with ``base_url`` on every request; an
         absolute :class:`httpx.URL` is taken as it is. The merge is httpx's own.
         """
-        url = self._urls.get(path)
+        cache_key = (str(http.base_url), path)
+        url = self._urls.get(cache_key)
         if url is None:
-            url = self.http.build_request("GET", path).url
+            url = http.build_request("GET", path).url
             if len(self._urls) < MAX_CACHED_URLS:
-                self._urls[path] = url
+                self._urls[cache_key] = url
         return url
 
     @asynccontextmanager
@@ -117,19 +161,24 @@ class OllamaClient:
         content: bytes | None = None,
         request_id: str | None = None,
         model: str | None = None,
+        backend: Backend | None = None,
+        headers_within: tuple[float, GatewayError] | None = None,
     ) -> AsyncIterator[httpx.Response]:
-        """Send a request and yield the streaming response once its headers arrived.
+        """Send a request (to ``backend``, else any backend that is in) and yield the streaming
+        response once its headers arrived.
 
-        Connection failures, the first-byte timeout and error statuses (for ``model`` aware
-        messages) raise :class:`GatewayError`; the response is closed when the block exits,
-        which cancels the generation upstream.
+        Connection failures and the first-byte timeout (or ``headers_within``: seconds, and the
+        error past them) raise :class:`GatewayError`; the response is closed when the block
+        exits, which cancels the generation upstream.
         """
-        request = self._request(method, path, content, request_id)
+        http = backend.http if backend is not None else self.http
+        request = self._request(http, method, path, content, request_id)
+        seconds, too_late = headers_within or (self.settings.first_byte_timeout, None)
         try:
-            async with asyncio.timeout(self.settings.first_byte_timeout):
-                response = await self.http.send(request, stream=True)
+            async with asyncio.timeout(seconds):
+                response = await http.send(request, stream=True)
         except TimeoutError as exc:
-            raise self.first_byte_timeout() from exc
+            raise (too_late or self.first_byte_timeout()) from exc
         except httpx.PoolTimeout as exc:  # Ollama is reachable: this worker's pool is full
             raise self.saturated() from exc
         except httpx.TransportError as exc:
@@ -140,12 +189,17 @@ class OllamaClient:
             await response.aclose()
 
     def _request(
-        self, method: str, path: str, content: bytes | None, request_id: str | None
+        self,
+        http: httpx.AsyncClient,
+        method: str,
+        path: str,
+        content: bytes | None,
+        request_id: str | None,
     ) -> httpx.Request:
         headers = {"Content-Type": "application/json"} if content is not None else {}
         if request_id:
             headers["X-Request-ID"] = request_id
-        return self.http.build_request(method, self._url(path), content=content, headers=headers)
+        return http.build_request(method, self._url(http, path), content=content, headers=headers)
 
     async def json(
         self,
@@ -177,19 +231,38 @@ class OllamaClient:
     ) -> AsyncIterator[dict[str, Any]]:
         """Stream a generation (``/api/chat`` or ``/api/generate``), yielding each NDJSON object.
 
-        The generation first waits for one of Ollama's slots (admission control, fair across
-        ``queue_key``s); ``admitted`` is then called with the seconds spent queued. Raises
+        The generation goes to the backend the router picks (another one while it fails before
+        answering) and first waits for one of that backend's slots (admission control, fair
+        across ``queue_key``s); ``admitted`` is then called with the seconds spent queued. Raises
         :class:`GatewayError` before the first object (overloaded, bad status, unreachable,
         timeout) and during the stream (error line, dropped connection, unreadable line, silence
         longer than the between-chunks timeout). Closing the iterator closes the upstream request
         and frees the slot.
         """
-        async with self.generation_slot(queue_key) as waited:
-            if admitted is not None:
-                admitted(waited)
-            async with contextlib.aclosing(self._generate(path, body, request_id)) as chunks:
-                async for chunk in chunks:
-                    yield chunk
+        model = body.get("model")
+        self._log_prompt(path, body)
+        payload = encode({**self._capped(body), "stream": True})
+        opening = self.routed(
+            "POST",
+            path,
+            content=payload,
+            request_id=request_id,
+            model=model,
+            queue_key=queue_key,
+            admitted=admitted,
+        )
+        async with opening as answer:
+            response = answer.response
+            if response.status_code >= 400:
+                raise self.error_for(response.status_code, await self._read_all(response), model)
+            chunks = self._objects(response, body)
+            try:
+                async with contextlib.aclosing(chunks):
+                    async for chunk in chunks:
+                        yield chunk
+            except BrokenStream:
+                self.router.server_error(answer.backend, "broken_stream")
+                raise
 
     async def answer(
         self,
@@ -202,44 +275,32 @@ class OllamaClient:
     ) -> dict[str, Any]:
         """Run a generation (``/api/chat`` or ``/api/generate``) and return Ollama's one object.
 
-        Admission as for :meth:`generate`. Ollama answers only once the generation is over, so
-        one deadline bounds the whole call: the first-byte timeout (queue, model load) plus the
-        time cap (``GATEWAY_MAX_GENERATION_SECONDS``), at most ``GATEWAY_TOTAL_TIMEOUT``.
-        Cancelling the call closes the connection, which stops the generation upstream.
+        Routing and admission as for :meth:`generate`. Ollama answers only once the generation
+        is over, so one deadline bounds the whole call: the first-byte timeout (queue, model
+        load) plus the time cap (``GATEWAY_MAX_GENERATION_SECONDS``), at most
+        ``GATEWAY_TOTAL_TIMEOUT``. Cancelling the call closes the connection, which stops the
+        generation upstream.
         """
-        async with self.generation_slot(queue_key) as waited:
-            if admitted is not None:
-                admitted(waited)
-            return await self._answer(path, body, request_id)
-
-    async def _answer(
-        self, path: str, body: dict[str, Any], request_id: str | None
-    ) -> dict[str, Any]:
         model = body.get("model")
         self._log_prompt(path, body)
         payload = encode({**self._capped(body), "stream": False})
-        request = self._request("POST", path, payload, request_id)
-        seconds, past_deadline = self._answer_deadline()
-        received = False
-        try:
-            async with asyncio.timeout(seconds):
-                response = await self.http.send(request, stream=True)
-                received = True
-                try:
-                    raw = await response.aread()
-                finally:
-                    await response.aclose()
-        except TimeoutError as exc:
-            raise past_deadline from exc
-        except httpx.PoolTimeout as exc:
-            raise self.saturated() from exc
-        except httpx.TransportError as exc:
-            if not received:
-                raise self.unreachable(exc) from exc
-            raise UpstreamError(
-                f"The connection to Ollama broke while reading its answer ({type(exc).__name__})."
-                " Retry the request."
-            ) from exc
+        opening = self.routed(
+            "POST",
+            path,
+            content=payload,
+            request_id=request_id,
+            model=model,
+            queue_key=queue_key,
+            admitted=admitted,
+            headers_within=self._answer_deadline(),
+        )
+        async with opening as answer:
+            response = answer.response
+            try:
+                raw = await self._read_all(response)
+            except UpstreamError as error:
+                self.router.server_error(answer.backend, "broken_stream")
+                raise BrokenStream(error.message) from error
         if response.status_code >= 400:
             raise self.error_for(response.status_code, raw, model)
         return _decode_object(raw)
@@ -277,57 +338,51 @@ class OllamaClient:
                 },
             )
 
-    async def _generate(
-        self, path: str, body: dict[str, Any], request_id: str | None
+    async def _objects(
+        self, response: httpx.Response, body: dict[str, Any]
     ) -> AsyncGenerator[dict[str, Any], None]:
+        """Ollama's NDJSON objects of a generation whose headers arrived (status below 400)."""
         model = body.get("model")
-        self._log_prompt(path, body)
-        payload = encode({**self._capped(body), "stream": True})
-        async with self.open(
-            "POST", path, content=payload, request_id=request_id, model=model
-        ) as response:
-            if response.status_code >= 400:
-                raise self.error_for(response.status_code, await self._read_all(response), model)
-            raw = response.aiter_bytes()
-            partial = b""  # the start of a line whose newline has not arrived yet
-            cutoff = self._cutoff()
-            produced = 0
-            # Structured output's second pass may start after the reasoning: the first-byte
-            # timeout applies to that silence again (gateway.upstream.structured_output).
-            gap = PassGap(body)
-            gap_limit = max(self.settings.first_byte_timeout, self.settings.chunk_timeout)
-            with (
-                ReadDeadline(self.settings.chunk_timeout) as deadline,
-                ReadDeadline(gap_limit) as gap_deadline,
-            ):
-                while True:
-                    if gap.between_passes:
-                        data = await self._next_read(raw, gap_deadline, FIRST_BYTE_KNOB)
-                    else:
-                        data = await self._next_read(raw, deadline)
-                    lines = (partial + data).split(b"\n") if partial else data.split(b"\n")
-                    partial = lines.pop() if data else b""  # at the end, the rest is a line
-                    for line in lines:
-                        if not line or line.isspace():
-                            continue
-                        chunk = _decode_object(line)
-                        if "error" in chunk:
-                            raise self.error_for(500, line, model)
-                        gap.see(chunk)
-                        yield chunk
-                        if chunk.get("done"):
-                            await _drain(raw)
-                            return
-                        produced += 1
-                        if cutoff is not None and asyncio.get_running_loop().time() > cutoff:
-                            # Closing the response (on return) stops the generation upstream.
-                            yield self._cut_short(model, produced)
-                            return
-                    if not data:
-                        raise UpstreamError(
-                            "Ollama ended the answer without its final chunk. Retry the request; "
-                            "if it keeps happening check `docker compose logs ollama`."
-                        )
+        raw = response.aiter_bytes()
+        partial = b""  # the start of a line whose newline has not arrived yet
+        cutoff = self._cutoff()
+        produced = 0
+        # Structured output's second pass may start after the reasoning: the first-byte
+        # timeout applies to that silence again (gateway.upstream.structured_output).
+        gap = PassGap(body)
+        gap_limit = max(self.settings.first_byte_timeout, self.settings.chunk_timeout)
+        with (
+            ReadDeadline(self.settings.chunk_timeout) as deadline,
+            ReadDeadline(gap_limit) as gap_deadline,
+        ):
+            while True:
+                if gap.between_passes:
+                    data = await self._next_read(raw, gap_deadline, FIRST_BYTE_KNOB)
+                else:
+                    data = await self._next_read(raw, deadline)
+                lines = (partial + data).split(b"\n") if partial else data.split(b"\n")
+                partial = lines.pop() if data else b""  # at the end, the rest is a line
+                for line in lines:
+                    if not line or line.isspace():
+                        continue
+                    chunk = _decode_object(line)
+                    if "error" in chunk:
+                        raise self.error_for(500, line, model)
+                    gap.see(chunk)
+                    yield chunk
+                    if chunk.get("done"):
+                        await _drain(raw)
+                        return
+                    produced += 1
+                    if cutoff is not None and asyncio.get_running_loop().time() > cutoff:
+                        # Closing the response (on return) stops the generation upstream.
+                        yield self._cut_short(model, produced)
+                        return
+                if not data:
+                    raise BrokenStream(
+                        "Ollama ended the answer without its final chunk. Retry the request; "
+                        "if it keeps happening check `docker compose logs ollama`."
+                    )
 
     def _capped(self, body: dict[str, Any]) -> dict[str, Any]:
         """``body`` with ``num_predict`` at most ``GATEWAY_MAX_OUTPUT_TOKENS`` (runaway guard)."""
@@ -371,7 +426,7 @@ class OllamaClient:
                 f"middle of an answer. Retry, or raise {knob}."
             ) from exc
         except httpx.TransportError as exc:
-            raise UpstreamError(
+            raise BrokenStream(
                 f"The connection to Ollama broke in the middle of an answer "
                 f"({type(exc).__name__}). Retry the request."
             ) from exc
@@ -511,24 +566,11 @@ def _decode_object(raw: bytes) -> dict[str, Any]:
     return data
 
 
-def admission_for(settings: Settings) -> Admission | None:
-    """The admission control of the Ollama backend (``None`` when ``GATEWAY_OLLAMA_PARALLEL`` is
-    0): in Redis when the rate limits are (shared by every worker), else in this worker."""
-    if not settings.ollama_parallel:
-        return None
-    storage = settings.ratelimit_storage
-    if storage.startswith(RATELIMIT_SCHEMES[1:]):
-        store: RedisSlots | MemorySlots = RedisSlots(
-            storage,
-            backend=settings.ollama_url,
-            capacity=settings.ollama_parallel,
-            queue_max=settings.queue_max,
-            lease_seconds=settings.admission_lease_seconds,
-            timeout=settings.ratelimit_timeout,
-        )
-    else:
-        store = MemorySlots(settings.ollama_parallel, settings.queue_max)
-    return Admission(settings, store, backend=settings.ollama_url)
+def shared_counts(settings: Settings) -> SharedInFlight | None:
+    """In-flight counts shared by every worker (in the rate limits' Redis), with several
+    backends; None otherwise (this worker counts its own)."""
+    redis = settings.ratelimit_storage.startswith(RATELIMIT_SCHEMES[1:])
+    return SharedInFlight(settings) if redis and len(settings.backend_urls) > 1 else None
 
 
 def encode(body: dict[str, Any]) -> bytes:

@@ -10,8 +10,9 @@ line, which the official ``ollama`` client raises as ``ResponseError``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
+from functools import partial
 from time import perf_counter
 from typing import Any
 
@@ -166,6 +167,15 @@ def check_options(body: bytes) -> None:
             raise InvalidRequest("Option 'stop' must be an array of strings.", param="options.stop")
 
 
+def routing_model(ollama: OllamaClient, body: bytes | None) -> str | None:
+    """The model a native generation names, read only when there are backends to choose from."""
+    if not body or not ollama.router.several:
+        return None
+    with contextlib.suppress(InvalidRequest):  # Ollama answers a malformed body itself
+        return next(iter(requested_models(body)), None)
+    return None
+
+
 def error_line(message: str) -> bytes:
     """Ollama's mid-stream error line."""
     return orjson.dumps({"error": message}) + b"\n"
@@ -184,9 +194,11 @@ class RelayedResponse(StreamingResponse):
         chunk_timeout: float,
         tap_usage: bool,
         body: bytes | None = None,
+        broke: Callable[[], None] | None = None,
     ) -> None:
         self._upstream = upstream
         self._body = body
+        self._broke = broke  # told when the connection to Ollama breaks mid-answer
         self._started = started
         self._owner = owner
         self._ctx = ctx
@@ -255,6 +267,8 @@ class RelayedResponse(StreamingResponse):
                 "middle of the answer. Retry, or raise GATEWAY_CHUNK_TIMEOUT."
             )
         self._ctx.outcome = UPSTREAM_ERROR
+        if self._broke is not None:
+            self._broke()
         self._ctx.error_code = "upstream_error"  # metrics: gateway_upstream_errors{kind}
         return error_line(
             f"gateway: the connection to Ollama broke in the middle of the answer "
@@ -285,18 +299,35 @@ async def relay(
         if pinned:
             ctx.add_response_header(PINNED_HEADER, ", ".join(pinned))
     owner = AsyncExitStack()
-    try:
-        if tap_usage:  # a generation: wait for one of Ollama's slots (admission control)
-            slot = ollama.generation_slot(ctx.key_id)
-            ctx.queued_seconds = await until_disconnect(
-                request, ctx, owner.enter_async_context(slot)
-            )
+    started = perf_counter()
+    broke: Callable[[], None] | None = None
+
+    def admitted(waited: float | None) -> None:  # each attempt's wait for a slot, summed
+        nonlocal started
+        if waited is not None:
+            ctx.queued_seconds = (ctx.queued_seconds or 0.0) + waited
         started = perf_counter()
-        opening = ollama.open(
-            request.method, request.url.path, content=body, request_id=ctx.request_id
-        )
+
+    try:
         # Ollama sends nothing before a ``stream: false`` answer is complete: watch the client.
-        upstream = await until_disconnect(request, ctx, owner.enter_async_context(opening))
+        if tap_usage:  # a generation: to a backend the router picks, holding one of its slots
+            opening = ollama.routed(
+                request.method,
+                request.url.path,
+                content=body,
+                request_id=ctx.request_id,
+                model=routing_model(ollama, body),
+                queue_key=ctx.key_id,
+                admitted=admitted,
+            )
+            answer = await until_disconnect(request, ctx, owner.enter_async_context(opening))
+            upstream = answer.response
+            broke = partial(ollama.router.server_error, answer.backend, "broken_stream")
+        else:
+            reading = ollama.open(
+                request.method, request.url.path, content=body, request_id=ctx.request_id
+            )
+            upstream = await until_disconnect(request, ctx, owner.enter_async_context(reading))
     except BaseException:
         await owner.aclose()  # frees the slot
         raise
@@ -309,4 +340,5 @@ async def relay(
         chunk_timeout=relay_silence_limit(body if tap_usage else None, ollama.settings),
         tap_usage=tap_usage,
         body=body,
+        broke=broke,
     )

@@ -81,16 +81,19 @@ def test_a_streamed_generation_feeds_every_generation_metric(recorder: RequestMe
     before = {name: _value(name, **labels) for name, labels in names.items()}
     recorder.observe(ctx)
     added = {name: _value(name, **labels) - before[name] for name, labels in names.items()}
-    assert added == {
-        "gateway_generations_total": 1,
-        "gateway_prompt_tokens_total": 7,
-        "gateway_completion_tokens_total": 50,
-        "gateway_time_to_first_token_seconds_count": 1,
-        "gateway_output_tokens_per_second_sum": 25.0,  # 50 tokens in 2 s
-        "gateway_model_load_seconds_sum": 3.0,
-        "gateway_upstream_request_duration_seconds_sum": 2.5,
-        "gateway_http_requests_total": 1,
-    }
+    # Differences of float sums: approximate (earlier tests may have added to the same series).
+    assert added == pytest.approx(
+        {
+            "gateway_generations_total": 1,
+            "gateway_prompt_tokens_total": 7,
+            "gateway_completion_tokens_total": 50,
+            "gateway_time_to_first_token_seconds_count": 1,
+            "gateway_output_tokens_per_second_sum": 25.0,  # 50 tokens in 2 s
+            "gateway_model_load_seconds_sum": 3.0,
+            "gateway_upstream_request_duration_seconds_sum": 2.5,
+            "gateway_http_requests_total": 1,
+        }
+    )
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,8 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
+# Imported for their side effect: registering the metrics (the backends' and the gateway's).
+import gateway.observability.backend_metrics
 import gateway.observability.metrics  # noqa: F401 - registers the gateway's metrics
 from tests.unit.gateway.observability.metrics_support import (
     MONITORING,
