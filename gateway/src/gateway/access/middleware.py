@@ -71,14 +71,24 @@ class AccessMiddleware:
         charged: ApiKey | None,
     ) -> None:
         settling: asyncio.Task[None] | None = None
+        held: Message | None = None  # the response start, sent with the first body message
 
         async def send_and_settle(message: Message) -> None:
-            nonlocal settling
+            # The settlement's loop turns come before the start of a one-message answer, never
+            # between its start and its body: a client that half-closed its side gets the whole
+            # answer or none, not headers promising a body the closed transport then drops.
+            nonlocal settling, held
             kind = message["type"]
-            if kind == "http.response.start" and extra:
-                message["headers"] = [*message.get("headers", ()), *extra]
-            elif kind == "http.response.body" and not message.get("more_body") and not settling:
+            if kind == "http.response.start":
+                if extra:
+                    message["headers"] = [*message.get("headers", ()), *extra]
+                held = message
+                return
+            if kind == "http.response.body" and not message.get("more_body") and not settling:
                 settling = await self.guard.start_settling(ticket, ctx, charged)
+            if held is not None:
+                start, held = held, None
+                await send(start)
             await send(message)
 
         try:
