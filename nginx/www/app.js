@@ -112,7 +112,7 @@ const COUNTS = [
   ["requests", "Requests"],
   ["prompt_tokens", "Prompt tokens"],
   ["completion_tokens", "Completion tokens"],
-  ["reasoning_tokens", "of which reasoning (approx.)"],
+  ["reasoning_tokens", "Reasoning (approx.)"],
   ["total_tokens", "Total tokens"],
   ["errors", "Errors"],
 ];
@@ -161,7 +161,9 @@ function when(seconds, now) {
   const [day, clock] = iso.split("T");
   time.append(`${day}T`, document.createElement("wbr"), clock);
   if (typeof now !== "number" || seconds <= now) return [time];
-  return [time, ` (in ${span(seconds - now)})`];
+  const later = cell("span", `(in ${span(seconds - now)})`);
+  later.className = "later";
+  return [time, " ", later];
 }
 
 const cell = (tag, content, scope) => {
@@ -181,7 +183,7 @@ function table(id, caption, columns, rows) {
   if (columns) {
     const head = document.createElement("thead");
     // the corner above the row headers is an empty <td>, the others name their column
-    head.append(cell("tr", columns.map((name, i) => (i === 0 && !name ? cell("td", "") : cell("th", name, "col")))));
+    head.append(cell("tr", columns.map((name, i) => (i === 0 && name === "" ? cell("td", "") : cell("th", name, "col")))));
     element.append(head);
   }
   const body = document.createElement("tbody");
@@ -210,9 +212,10 @@ function usageTables(me) {
   if (keyRows.length) tables.push(table("usage-key", "Key", null, keyRows));
 
   if (periods.length) {
-    const columns = ["", ...periods.map(([name, label]) => {
+    // a function: each table gets its own header nodes
+    const columns = () => ["", ...periods.map(([name, label]) => {
       const period = field(usage[name], "period");
-      return period ? `${label} (${period})` : label;
+      return period ? [label, cell("span", ` ${period}`)] : label;
     })];
     const rows = COUNTS.map(([name, label]) => [label, ...periods.map(([p]) => describe(field(usage[p], name)))]);
     for (const [p] of periods) {
@@ -220,7 +223,7 @@ function usageTables(me) {
         if (!KNOWN.period.includes(name)) extra.push([`usage.${p}.${name}`, value]);
       }
     }
-    tables.push(table("usage-periods", "Usage (UTC days and months)", columns, rows));
+    tables.push(table("usage-periods", "Usage (UTC days and months)", columns(), rows));
 
     const budgets = field(me, "budgets");
     const remaining = field(me, "remaining");
@@ -235,7 +238,7 @@ function usageTables(me) {
         );
       }
       budgetRows.push(["Resets at (UTC)", ...periods.map(([p]) => when(field(usage[p], "resets_at"), now))]);
-      tables.push(table("usage-budgets", "Budgets", columns, budgetRows));
+      tables.push(table("usage-budgets", "Budgets", columns(), budgetRows));
     }
 
     const month = field(usage.month, "by_model") || field(usage.day, "by_model");

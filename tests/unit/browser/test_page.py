@@ -180,7 +180,7 @@ def test_a_budget_shows_the_tokens_used_and_left_after_a_chat(
     assert usage is not None
     assert usage["rows"]["Requests"][0] == "1"
     assert usage["rows"]["Total tokens"][0] == f"{used:,}"
-    assert usage["columns"][0] == f"Today ({me['usage']['day']['period']})"
+    assert usage["columns"][0] == f"Today {me['usage']['day']['period']}"
     limits = usage_table(page, "usage-limits")
     assert limits is not None
     assert limits["rows"]["Requests per minute"] == ["no limit"]
