@@ -161,9 +161,7 @@ function when(seconds, now) {
   const [day, clock] = iso.split("T");
   time.append(`${day}T`, document.createElement("wbr"), clock);
   if (typeof now !== "number" || seconds <= now) return [time];
-  const later = cell("span", `(in ${span(seconds - now)})`);
-  later.className = "later";
-  return [time, " ", later];
+  return [time, ` (in ${span(seconds - now)})`];
 }
 
 const cell = (tag, content, scope) => {
