@@ -307,7 +307,7 @@ async function refreshUsage() {
 async function refreshUsageAfterAnswer(before) {
   const requests = (me) => field(field(field(me, "usage"), "day"), "requests");
   const counted = requests(before);
-  for (const pause of [0, 200, 500, 1000, 2000]) {
+  for (const pause of [0, 250, 500, 1000, 2000, 4000]) {
     if (pause) await new Promise((resolve) => setTimeout(resolve, pause));
     const me = await refreshUsage();
     if (typeof counted !== "number" || !isObject(me) || requests(me) !== counted) return;
