@@ -102,27 +102,216 @@ async function refreshModels() {
 }
 
 // ---- usage and limits (GET /v1/me, where the server has it) -------------------------------------
+// /v1/me (README "Usage and budgets"): limits of 0 and budgets of null mean none; times are Unix
+// seconds (UTC), shown as ISO 8601. Fields this page does not know are still listed, by name.
+const NUMBER = new Intl.NumberFormat("en-US");
+const NO_LIMIT = "no limit";
+const NONE = "—";
+const PERIODS = [["day", "Today"], ["month", "This month"]];
+const COUNTS = [
+  ["requests", "Requests"],
+  ["prompt_tokens", "Prompt tokens"],
+  ["completion_tokens", "Completion tokens"],
+  ["reasoning_tokens", "Reasoning (approx.)"],
+  ["total_tokens", "Total tokens"],
+  ["errors", "Errors"],
+];
+const BUDGETS = [
+  ["tokens", "Token budget", "Tokens used", "Tokens left", "total_tokens"],
+  ["requests", "Request budget", "Requests used", "Requests left", "requests"],
+];
+const LIMITS = [
+  ["requests_per_minute", "Requests per minute"],
+  ["tokens_per_minute", "Tokens per minute"],
+  ["max_concurrent", "Requests at once"],
+];
+const KNOWN = {
+  top: ["object", "id", "name", "admin", "models", "expires_at", "limits", "budgets", "remaining", "usage", "now"],
+  period: ["period", "resets_at", "by_model", ...COUNTS.map(([field]) => field)],
+  budgets: ["daily_tokens", "monthly_tokens", "daily_requests", "monthly_requests"],
+};
+let lastUsage = null; // the last /v1/me object shown (to see when an answer has been charged)
+
 function describe(value) {
-  if (value === null || value === undefined) return "—";
+  if (value === null || value === undefined) return NONE;
+  if (typeof value === "number") return NUMBER.format(value);
   if (typeof value === "object") return JSON.stringify(value);
   return String(value);
+}
+
+const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
+const field = (object, name) => (isObject(object) ? object[name] : undefined);
+const has = (object, name) => isObject(object) && Object.hasOwn(object, name);
+const humanize = (name) => name.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
+const limitOf = (value) => (value === null || value === undefined || value === 0 ? NO_LIMIT : describe(value));
+
+function span(seconds) {
+  const minutes = Math.max(1, Math.ceil(seconds / 60));
+  const parts = [[Math.floor(minutes / 1440), "d"], [Math.floor(minutes / 60) % 24, "h"], [minutes % 60, "m"]];
+  return parts.filter(([n]) => n).map(([n, unit]) => `${n}${unit}`).join(" ");
+}
+
+// A <time> in ISO 8601 UTC (2026-12-06T00:00:00Z, breakable after the T on a phone), and how far
+// away it is from `now` when the server said what time it is.
+function when(seconds, now) {
+  if (typeof seconds !== "number") return describe(seconds);
+  const iso = new Date(seconds * 1000).toISOString().replace(/\.\d+Z$/, "Z");
+  const time = document.createElement("time");
+  time.dateTime = iso;
+  const [day, clock] = iso.split("T");
+  time.append(`${day}T`, document.createElement("wbr"), clock);
+  if (typeof now !== "number" || seconds <= now) return [time];
+  return [time, ` (in ${span(seconds - now)})`];
+}
+
+const cell = (tag, content, scope) => {
+  const element = document.createElement(tag);
+  if (scope) element.scope = scope;
+  element.append(...(Array.isArray(content) ? content : [content]));
+  return element;
+};
+
+// A table with a caption, an optional header row (column headers) and rows whose first cell is
+// the row's header: rows are [label, value, value, ...], a value a string or a list of nodes.
+function table(id, caption, columns, rows) {
+  const element = document.createElement("table");
+  element.id = id;
+  element.className = "facts";
+  element.append(cell("caption", caption));
+  if (columns) {
+    const head = document.createElement("thead");
+    // the corner above the row headers is an empty <td>, the others name their column
+    head.append(cell("tr", columns.map((name, i) => (i === 0 && name === "" ? cell("td", "") : cell("th", name, "col")))));
+    element.append(head);
+  }
+  const body = document.createElement("tbody");
+  for (const [label, ...values] of rows) {
+    body.append(cell("tr", [cell("th", label, "row"), ...values.map((value) => cell("td", value))]));
+  }
+  element.append(body);
+  return element;
+}
+
+function usageTables(me) {
+  const usage = field(me, "usage");
+  const periods = PERIODS.filter(([name]) => isObject(field(usage, name)));
+  const now = field(me, "now");
+  const tables = [];
+  const extra = []; // [dotted name, value] of fields this page does not know
+
+  const keyRows = [];
+  if (has(me, "name")) keyRows.push(["Name", describe(me.name)]);
+  if (has(me, "id")) keyRows.push(["ID", describe(me.id)]);
+  if (has(me, "admin")) keyRows.push(["Admin", me.admin ? "yes" : "no"]);
+  if (has(me, "models")) {
+    keyRows.push(["Models", Array.isArray(me.models) ? me.models.join(", ") || NONE : me.models === null ? "all models" : describe(me.models)]);
+  }
+  if (has(me, "expires_at")) keyRows.push(["Expires", me.expires_at === null ? "never" : when(me.expires_at, now)]);
+  if (keyRows.length) tables.push(table("usage-key", "Key", null, keyRows));
+
+  if (periods.length) {
+    // a function: each table gets its own header nodes
+    const columns = () => ["", ...periods.map(([name, label]) => {
+      const period = field(usage[name], "period");
+      return period ? [label, cell("span", ` ${period}`)] : label;
+    })];
+    const rows = COUNTS.map(([name, label]) => [label, ...periods.map(([p]) => describe(field(usage[p], name)))]);
+    for (const [p] of periods) {
+      for (const [name, value] of Object.entries(usage[p])) {
+        if (!KNOWN.period.includes(name)) extra.push([`usage.${p}.${name}`, value]);
+      }
+    }
+    tables.push(table("usage-periods", "Usage (UTC days and months)", columns(), rows));
+
+    const budgets = field(me, "budgets");
+    const remaining = field(me, "remaining");
+    if (isObject(budgets) || isObject(remaining)) {
+      const budgetRows = [];
+      for (const [kind, limitLabel, usedLabel, leftLabel, counter] of BUDGETS) {
+        const names = periods.map(([p]) => `${p === "day" ? "daily" : "monthly"}_${kind}`);
+        budgetRows.push(
+          [limitLabel, ...names.map((name) => limitOf(field(budgets, name)))],
+          [usedLabel, ...periods.map(([p]) => describe(field(usage[p], counter)))],
+          [leftLabel, ...names.map((name) => describe(field(remaining, name)))],
+        );
+      }
+      budgetRows.push(["Resets at (UTC)", ...periods.map(([p]) => when(field(usage[p], "resets_at"), now))]);
+      tables.push(table("usage-budgets", "Budgets", columns(), budgetRows));
+    }
+
+    const month = field(usage.month, "by_model") || field(usage.day, "by_model");
+    if (isObject(month) && Object.keys(month).length) {
+      const label = isObject(field(usage.month, "by_model")) ? "This month by model" : "Today by model";
+      const rows = Object.entries(month).map(([model, counts]) => [
+        model, describe(field(counts, "requests")), describe(field(counts, "total_tokens")),
+      ]);
+      tables.push(table("usage-models", label, ["Model", "Requests", "Total tokens"], rows));
+    }
+  } else if (has(me, "usage")) {
+    extra.push(["usage", usage]);
+  }
+  for (const name of ["budgets", "remaining"]) {
+    const object = field(me, name);
+    if (!isObject(object) || !periods.length) {
+      if (has(me, name)) extra.push([name, me[name]]);
+      continue;
+    }
+    for (const [sub, value] of Object.entries(object)) {
+      if (!KNOWN.budgets.includes(sub)) extra.push([`${name}.${sub}`, value]);
+    }
+  }
+
+  const limits = field(me, "limits");
+  if (isObject(limits)) {
+    const rows = LIMITS.map(([name, label]) => [label, limitOf(limits[name])]);
+    for (const [name, value] of Object.entries(limits)) {
+      if (!LIMITS.some(([known]) => known === name)) rows.push([humanize(name), limitOf(value)]);
+    }
+    tables.push(table("usage-limits", "Rate limits", null, rows));
+  } else if (has(me, "limits")) {
+    extra.push(["limits", limits]);
+  }
+
+  for (const [name, value] of Object.entries(isObject(me) ? me : { answer: me })) {
+    if (!KNOWN.top.includes(name)) extra.push([name, value]);
+  }
+  if (extra.length) {
+    tables.push(table("usage-other", "Other fields", null, extra.map(([name, value]) => [name, describe(value)])));
+  }
+  if (typeof now === "number") {
+    tables.push(cell("p", ["As of ", ...when(now)]));
+    tables.at(-1).className = "help";
+  }
+  return tables;
 }
 
 async function refreshUsage() {
   const box = $("usage");
   const say = (text) => box.replaceChildren(Object.assign(document.createElement("p"), { textContent: text }));
-  if (!storedKey()) return say("Enter a key to see its usage and limits.");
-  const response = await fetch("/v1/me", { headers: authHeaders() });
+  if (!storedKey()) {
+    lastUsage = null;
+    return say("Enter a key to see its usage and limits.");
+  }
+  const response = await fetch("/v1/me", { headers: authHeaders(), cache: "no-store" });
+  if (!response.ok) lastUsage = null;
   if (response.status === 404) return say("This server does not report usage (no /v1/me).");
   if (!response.ok) return say(await errorMessage(response));
-  const facts = document.createElement("dl");
-  for (const [name, value] of Object.entries(await response.json())) {
-    facts.append(
-      Object.assign(document.createElement("dt"), { textContent: name }),
-      Object.assign(document.createElement("dd"), { textContent: describe(value) }),
-    );
+  const me = await response.json();
+  lastUsage = me;
+  box.replaceChildren(...usageTables(me));
+  return me;
+}
+
+// The gateway charges an answer just after its last byte, so right after it /v1/me may not have
+// it yet: ask again a few times, briefly, until today's request count has moved.
+async function refreshUsageAfterAnswer(before) {
+  const requests = (me) => field(field(field(me, "usage"), "day"), "requests");
+  const counted = requests(before);
+  for (const pause of [0, 250, 500, 1000, 2000, 4000]) {
+    if (pause) await new Promise((resolve) => setTimeout(resolve, pause));
+    const me = await refreshUsage();
+    if (typeof counted !== "number" || !isObject(me) || requests(me) !== counted) return;
   }
-  box.replaceChildren(facts);
 }
 
 // ---- chat -----------------------------------------------------------------------------------
@@ -162,6 +351,7 @@ async function chat(event) {
   reasoning.textContent = "";
   $("reasoning-box").hidden = true;
   $("answer-meta").textContent = "";
+  const usageBefore = lastUsage;
   running = new AbortController();
   answer.setAttribute("aria-busy", "true"); // screen readers read the answer once, when whole
   $("send").disabled = true;
@@ -206,7 +396,7 @@ async function chat(event) {
     answer.setAttribute("aria-busy", "false");
     $("send").disabled = false;
     $("stop").disabled = true;
-    refreshUsage().catch(() => {});
+    refreshUsageAfterAnswer(usageBefore).catch(() => {});
   }
 }
 

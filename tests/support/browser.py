@@ -159,3 +159,25 @@ def streaming_fetch(driver: webdriver.Chrome, api_url: str, key: str) -> dict[st
     """
     result: dict[str, Any] = driver.execute_async_script(_STREAMING_FETCH, api_url, key)
     return result
+
+
+_TABLE = """
+const table = document.getElementById(arguments[0]);
+if (!table) return null;
+const texts = (cells) => [...cells].map((c) => c.textContent.trim());
+const rows = {};
+for (const row of table.tBodies[0].rows) {
+  rows[row.querySelector("th[scope=row]").textContent.trim()] = texts(row.querySelectorAll("td"));
+}
+const columns = texts(table.querySelectorAll("thead th"));
+return {caption: table.caption.textContent, columns, rows};
+"""
+
+
+def usage_table(driver: webdriver.Chrome, table_id: str) -> dict[str, Any] | None:
+    """One table of the usage panel (``usage-key``, ``usage-budgets``, …), or None while absent.
+
+    ``caption``, ``columns`` (the column headers) and ``rows``: each row's header → its cells.
+    """
+    table: dict[str, Any] | None = driver.execute_script(_TABLE, table_id)
+    return table
