@@ -38,6 +38,8 @@ GATEWAY_REPLICAS = 2
 DEPLOY_TIMEOUT = 180.0
 REMOVE_TIMEOUT = 120.0
 CURL_TIMEOUT = 30
+# The bridge that connects swarm tasks to the host; created with the first task, kept by `leave`.
+GWBRIDGE = "docker_gwbridge"
 
 
 def docker(*args: str, env: dict[str, str] | None = None) -> str:
@@ -88,11 +90,22 @@ def join_swarm() -> bool:
     return False
 
 
-def leave_swarm_if_unused() -> None:
-    """``docker swarm leave --force``, unless services (of another session) still run on it."""
+def network_exists(name: str) -> bool:
+    """Whether the engine has a network of that name."""
+    names = docker("network", "ls", "--filter", f"name=^{name}$", "--format", "{{.Name}}")
+    return name in names.split()
+
+
+def leave_swarm_if_unused(*, remove_gwbridge: bool) -> None:
+    """``docker swarm leave --force``, unless services (of another session) still run on it; with
+    ``remove_gwbridge``, also the ``docker_gwbridge`` network the swarm's tasks made."""
     if docker("service", "ls", "-q").strip():
         return
     docker("swarm", "leave", "--force")
+    if remove_gwbridge and network_exists(GWBRIDGE):
+        attached = docker("network", "inspect", "--format", "{{len .Containers}}", GWBRIDGE)
+        if attached.strip() == "0":
+            docker("network", "rm", GWBRIDGE)
 
 
 def build_images(settings: StackSettings, env_file: Path) -> None:
@@ -100,14 +113,19 @@ def build_images(settings: StackSettings, env_file: Path) -> None:
     build_fake_ollama_image()
     compose = ["compose", *(f"--file={name}" for name in COMPOSE_FILES)]
     env = {**os.environ, **settings.env(env_file)}
-    subprocess.run(
+    result = subprocess.run(
         ["docker", *compose, f"--env-file={env_file}", "build", "--quiet", *BUILT_SERVICES],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
         env=env,
     )
+    if result.returncode != 0:
+        raise AssertionError(
+            f"building {', '.join(BUILT_SERVICES)} failed:\n{result.stdout[-4000:]}\n"
+            f"{result.stderr[-4000:]}"
+        )
 
 
 def image_id(reference: str) -> str:

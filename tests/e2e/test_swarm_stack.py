@@ -23,10 +23,12 @@ from tests.e2e.conftest import SWARM_LOGS_KEY, note_measurement
 from tests.e2e.stack import StackSettings, wait_until
 from tests.e2e.swarm import (
     GATEWAY_REPLICAS,
+    GWBRIDGE,
     SwarmStack,
     build_images,
     join_swarm,
     leave_swarm_if_unused,
+    network_exists,
 )
 
 pytestmark = pytest.mark.e2e
@@ -82,6 +84,7 @@ def swarm_stack(
     started = time.monotonic()
     build_images(stack_settings, env_file)
     built = time.monotonic()
+    had_gwbridge = network_exists(GWBRIDGE)
     created_swarm = join_swarm()
     stack = SwarmStack(stack_settings, env_file, swarm_keys[0])
     request.config.stash[SWARM_LOGS_KEY] = stack.logs
@@ -98,7 +101,7 @@ def swarm_stack(
             measured("swarm: stack removed in", f"{time.monotonic() - removing:.1f} s")
         finally:
             if created_swarm:
-                leave_swarm_if_unused()
+                leave_swarm_if_unused(remove_gwbridge=not had_gwbridge)
 
 
 @pytest.fixture(scope="module")
