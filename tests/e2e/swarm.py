@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 from collections import Counter
@@ -40,6 +41,8 @@ REMOVE_TIMEOUT = 120.0
 CURL_TIMEOUT = 30
 # The bridge that connects swarm tasks to the host; created with the first task, kept by `leave`.
 GWBRIDGE = "docker_gwbridge"
+# How the stack file names the image prefix (``${IMAGE_PREFIX:-gptoss}/gateway:local``).
+IMAGE_VARIABLE = re.compile(r"\$\{IMAGE_PREFIX[^}]*\}")
 
 
 def docker(*args: str, env: dict[str, str] | None = None) -> str:
@@ -146,24 +149,30 @@ class SwarmStack:
         """The Swarm name of a stack service (``<stack>_<name>``)."""
         return f"{self.name}_{name}"
 
-    def stack_file(self, directory: Path) -> Path:
-        """docker-stack.yml + the e2e override as one file, merged by ``docker stack config``.
-
-        Two edits an override cannot make: nginx publishes nothing (the stack file format merges
-        ``ports`` lists, it cannot empty one), and the images built here are pinned by id.
-        """
-        env = {
+    def environment(self) -> dict[str, str]:
+        """What ``docker stack deploy`` interpolates the stack file with."""
+        return {
             **os.environ,
             **self.settings.env(self.env_file),
             "GATEWAY_KEYS_SECRET_FILE": str(self.keys_file),
             "GATEWAY_REPLICAS": str(GATEWAY_REPLICAS),
         }
-        files = [arg for name in STACK_FILES for arg in ("--compose-file", str(REPO_ROOT / name))]
-        merged: dict[str, Any] = yaml.safe_load(docker("stack", "config", *files, env=env))
+
+    def stack_file(self, directory: Path) -> Path:
+        """docker-stack.yml with the e2e override merged in, as one file to deploy.
+
+        Merged here rather than with a second ``-c``: nginx must publish nothing, and the stack
+        file format merges ``ports`` lists, it cannot empty one (``docker stack config`` would
+        show the merge, but the Debian 20.10 client does not have it). The images built here are
+        pinned by id.
+        """
+        base, override = (yaml.safe_load((REPO_ROOT / name).read_text()) for name in STACK_FILES)
+        merged = merge(base, override)
         merged["services"]["nginx"].pop("ports")
         for service in merged["services"].values():
-            if service["image"].startswith(f"{IMAGE_PREFIX}/"):
-                service["image"] = image_id(service["image"])
+            image = IMAGE_VARIABLE.sub(IMAGE_PREFIX, service["image"])
+            if image.startswith(f"{IMAGE_PREFIX}/"):
+                service["image"] = image_id(image)
         path = directory / f"{self.name}.yml"
         path.write_text(yaml.safe_dump(merged, sort_keys=False))
         return path
@@ -173,7 +182,16 @@ class SwarmStack:
         services and every gateway replica are healthy, then start nginx (it resolves the
         gateway replicas once, when it starts) and wait until it is healthy too."""
         stack_file = self.stack_file(directory)
-        docker("stack", "deploy", "--resolve-image", "never", "-c", str(stack_file), self.name)
+        docker(
+            "stack",
+            "deploy",
+            "--resolve-image",
+            "never",
+            "--compose-file",
+            str(stack_file),
+            self.name,
+            env=self.environment(),
+        )
         for service, replicas in (
             ("redis", 1),
             ("ollama-0", 1),
@@ -213,6 +231,14 @@ class SwarmStack:
             self.service(service),
         )
         return [line for line in out.splitlines() if line.split()[1:2] == ["Running"]]
+
+    def published_ports(self, service: str) -> list[Any]:
+        """The host ports a service publishes (its Swarm endpoint's ``Ports``; none: ``[]``)."""
+        out = docker(
+            "service", "inspect", "--format", "{{json .Endpoint.Ports}}", self.service(service)
+        )
+        ports: list[Any] = json.loads(out) or []
+        return ports
 
     def scale(self, service: str, replicas: int) -> None:
         """``docker service scale`` and wait until the service has that many containers."""
@@ -329,6 +355,17 @@ class SwarmStack:
         volumes = docker("volume", "ls", "--quiet", "--filter", label).split()
         if volumes:
             docker("volume", "rm", *volumes)
+
+
+def merge(base: Any, override: Any) -> Any:
+    """``override`` merged into ``base`` like a stack file override: mappings key by key (new
+    objects: YAML anchors share theirs), anything else replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = merge(base[key], value) if key in base else value
+        return merged
+    return override
 
 
 def json_lines(text: str) -> Iterable[dict[str, Any]]:

@@ -129,6 +129,11 @@ def test_gateway_runs_two_replicas(swarm_stack: SwarmStack) -> None:
     assert len(addresses.split()) == GATEWAY_REPLICAS, addresses
 
 
+def test_nothing_is_published_on_the_host(swarm_stack: SwarmStack) -> None:
+    for service in ("ollama-0", "ollama-1", "redis", "gateway", "nginx"):
+        assert swarm_stack.published_ports(service) == [], service
+
+
 def test_rate_limit_is_exact_across_replicas(
     swarm_stack: SwarmStack, keys: dict[str, str], measured: Callable[[str, str], None]
 ) -> None:
