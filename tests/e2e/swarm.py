@@ -274,6 +274,22 @@ class SwarmStack:
             answers.append((int(status or 0), text))
         return answers
 
+    def gateway_metric(self, name: str) -> dict[str, float]:
+        """One metric's samples summed over every gateway replica (each scraped directly, from
+        nginx's container): ``{label set: value}``."""
+        token = self.settings.metrics_token
+        script = (
+            "for ip in $(getent ahostsv4 gateway | awk '{print $1}' | sort -u); do "
+            f"curl -fsS -m {CURL_TIMEOUT} -H 'Authorization: Bearer {token}' "
+            "http://$ip:8000/metrics; done"
+        )
+        samples: Counter[str] = Counter()
+        for line in self.exec_in_nginx(script).splitlines():
+            series, _, value = line.rpartition(" ")
+            if series == name or series.startswith(name + "{"):
+                samples[series.removeprefix(name)] += float(value)
+        return dict(samples)
+
     def access_log_counts(self, key_name: str) -> Counter[str]:
         """Chat completions the gateway logged for key ``key_name``, per gateway container."""
         counts: Counter[str] = Counter()

@@ -181,3 +181,9 @@ def test_chats_keep_succeeding_without_one_backend(
         str(before),
     )
     measured("swarm: 20 chats with ollama-1 scaled to 0", f"0 failed, {elapsed:.1f} s")
+    for metric in (
+        "gateway_backend_failures_total",
+        "gateway_backend_ejections_total",
+        "gateway_backend_retries_total",
+    ):
+        measured(f"swarm: {metric}", str(swarm_stack.gateway_metric(metric)))
