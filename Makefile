@@ -65,7 +65,7 @@ test-stress: install ## `make unit` while stress-ng keeps every core busy (flake
 	echo "make test-stress: make unit exited $$status after $$(( $$(date +%s) - started )) s under load"; \
 	exit $$status
 
-e2e: install wheelhouse ## build the images and drive the whole compose stack with testcontainers
+e2e: install wheelhouse ## build the images and drive the whole compose stack with testcontainers, and the Swarm stack on a single-node swarm
 	$(BIN)/pytest tests/e2e -m e2e -p no:cacheprovider $(PYTEST_ARGS)
 
 # ---- the stack ---------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from tests.e2e.stack import Stack, StackSettings, build_fake_ollama_image, wait_
 
 STACK_KEY = pytest.StashKey[Stack]()
 MEASUREMENTS_KEY = pytest.StashKey[list[tuple[str, str]]]()
+# The running Swarm stack's logs (test_swarm_stack.py), attached to its failures like compose's.
+SWARM_LOGS_KEY = pytest.StashKey[Callable[[], str]]()
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +92,8 @@ def chat_request(stack: Stack, settings: StackSettings, timeout: float = 30) -> 
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Attach every service's logs to the report of a failed e2e test (or failed stack start)."""
+    """Attach every service's logs to the report of a failed e2e test (or failed stack start):
+    the compose stack's, and the Swarm stack's while one is deployed."""
     report = yield
     running = item.config.stash.get(STACK_KEY, None)
     if report.failed and running is not None and item.get_closest_marker("e2e"):
@@ -98,18 +101,25 @@ def pytest_runtest_makereport(
             report.sections.append(("docker compose logs", running.logs()))
         except AssertionError as exc:  # the stack may be gone already
             report.sections.append(("docker compose logs", f"unavailable: {exc}"))
+    swarm_logs = item.config.stash.get(SWARM_LOGS_KEY, None)
+    if report.failed and swarm_logs is not None and item.get_closest_marker("e2e"):
+        report.sections.append(("docker service logs", swarm_logs()))
     return report
 
 
 @pytest.fixture
 def measured(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
     """Note a measurement (what, value): listed under "e2e measurements" at the end of the run."""
-    notes = request.config.stash.setdefault(MEASUREMENTS_KEY, [])
 
     def note(what: str, value: str) -> None:
-        notes.append((what, value))
+        note_measurement(request.config, what, value)
 
     return note
+
+
+def note_measurement(config: pytest.Config, what: str, value: str) -> None:
+    """Note a measurement from any fixture scope (``measured`` is per test)."""
+    config.stash.setdefault(MEASUREMENTS_KEY, []).append((what, value))
 
 
 def pytest_terminal_summary(
