@@ -3,15 +3,14 @@
 httpcore's pool (httpcore 1.0) walks all of its connections several times per request, polling
 each idle socket and counting the connections once per connection (encode/httpcore#1035): with
 16 requests in flight that costs ~0.7 ms of CPU per request, more than the rest of the call.
-:class:`ConnectionStack` keeps a stack of single-connection httpx transports instead. A request
-takes the most recently used idle one (or a new one, up to ``max_connections``, waiting at most
-the ``pool`` timeout for one to come back) and gives it back when its response is closed.
-Everything else is httpx's own: connecting, HTTP/1.1, keep-alive, the other timeouts, errors as
-httpx exceptions, noticing a connection that Ollama closed while it was idle.
+:class:`ConnectionStack` keeps a stack of connections instead (each an
+:class:`~gateway.upstream.connection.Http11Connection`, which parses HTTP in C). A request takes
+the most recently used idle one (or a new one, up to ``max_connections``, waiting at most the
+``pool`` timeout for one to come back) and gives it back when its response is closed.
 
-A transport whose request failed, or whose response could not be closed to the end (its task was
-cancelled meanwhile), is never reused: its state is unknown, so it is closed in the background
-and a fresh one takes its place.
+A connection whose request failed, whose response was not read to its end, that said
+``Connection: close``, or that Ollama closed while it was idle is never reused: it is closed in
+the background and a fresh one takes its place.
 
 Passed to the client as its transport, it also means that ``HTTP_PROXY``-style variables do not
 apply to Ollama, which is reached directly (it is never behind a proxy).
@@ -28,7 +27,7 @@ from typing import cast
 
 import httpx
 
-ONE_CONNECTION_EACH = 1
+from gateway.upstream.connection import Http11Connection
 
 
 class _ReportingBody(httpx.AsyncByteStream):
@@ -56,7 +55,7 @@ class _ReportingBody(httpx.AsyncByteStream):
 
 
 class ConnectionStack(httpx.AsyncBaseTransport):
-    """Up to ``max_connections`` connections, each its own single-connection httpx transport.
+    """Up to ``max_connections`` keep-alive connections to one Ollama.
 
     Idle connections are reused most recent first; those left idle longer than
     ``keepalive_expiry`` seconds are closed when the next request comes.
@@ -66,8 +65,8 @@ class ConnectionStack(httpx.AsyncBaseTransport):
         self._ssl_context = httpx.create_ssl_context()  # shared: each one loads the CA bundle
         self._keepalive_expiry = keepalive_expiry
         self._slots = asyncio.Semaphore(max_connections)
-        self._idle: deque[tuple[float, httpx.AsyncHTTPTransport]] = deque()  # (idle since, ...)
-        self._open: set[httpx.AsyncHTTPTransport] = set()
+        self._idle: deque[tuple[float, Http11Connection]] = deque()  # (idle since, connection)
+        self._open: set[Http11Connection] = set()
         self._closing: set[asyncio.Task[None]] = set()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -101,37 +100,34 @@ class ConnectionStack(httpx.AsyncBaseTransport):
                 "No connection to Ollama became free in time.", request=request
             ) from exc
 
-    def _checkout(self) -> httpx.AsyncHTTPTransport:
-        """The most recently used idle transport, or a new one; retires those idle too long."""
+    def _checkout(self) -> Http11Connection:
+        """The most recently used idle connection, or a new one; retires those idle too long
+        and those Ollama closed meanwhile."""
         now = time.monotonic()
         while self._idle and now - self._idle[0][0] > self._keepalive_expiry:
             self._retire(self._idle.popleft()[1])
-        if self._idle:
-            return self._idle.pop()[1]
-        transport = httpx.AsyncHTTPTransport(
-            verify=self._ssl_context,
-            limits=httpx.Limits(
-                max_connections=ONE_CONNECTION_EACH,
-                max_keepalive_connections=ONE_CONNECTION_EACH,
-                keepalive_expiry=self._keepalive_expiry,
-            ),
-        )
+        while self._idle:
+            transport = self._idle.pop()[1]
+            if transport.reusable:
+                return transport
+            self._retire(transport)
+        transport = Http11Connection(self._ssl_context)
         self._open.add(transport)
         return transport
 
-    def _body_closed(self, transport: httpx.AsyncHTTPTransport, to_the_end: bool) -> None:
+    def _body_closed(self, transport: Http11Connection, to_the_end: bool) -> None:
         self._done_with(transport, reusable=to_the_end)
 
-    def _done_with(self, transport: httpx.AsyncHTTPTransport, *, reusable: bool) -> None:
-        """Free the request's slot; keep its transport for the next one, or retire it."""
+    def _done_with(self, transport: Http11Connection, *, reusable: bool) -> None:
+        """Free the request's slot; keep its connection for the next one, or retire it."""
         if transport in self._open:  # not closed by aclose() in the meantime
-            if reusable:
+            if reusable and transport.reusable:
                 self._idle.append((time.monotonic(), transport))
             else:
                 self._retire(transport)
         self._slots.release()
 
-    def _retire(self, transport: httpx.AsyncHTTPTransport) -> None:
+    def _retire(self, transport: Http11Connection) -> None:
         """Forget ``transport`` and close its connection in the background."""
         self._open.discard(transport)
         closing = asyncio.ensure_future(transport.aclose())
