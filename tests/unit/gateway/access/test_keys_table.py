@@ -14,17 +14,8 @@ from gateway.access.keys import KeyStoreError
 from gateway.access.keytable import KeyTable, split_plain_keys
 from gateway.access.rights import normalise_model
 from gateway.settings import Settings
+from tests.support.clock import ManualClock
 from tests.unit.gateway.access.ratelimit_support import key_record, write_keys
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_every_stored_digest_is_compared_even_after_a_match(
@@ -99,7 +90,7 @@ def test_edits_are_seen_after_the_reload_interval_without_a_stat_per_request(
 ) -> None:
     path = tmp_path / "keys.json"
     write_keys(path, key_record("sk-old", "old"))
-    clock = FakeClock()
+    clock = ManualClock()
     table = KeyTable(path=path, reload_seconds=1.0, clock=clock)
     stats: list[Path] = []
     real_stat = os.stat
@@ -122,7 +113,7 @@ def test_edits_are_seen_after_the_reload_interval_without_a_stat_per_request(
 def test_unchanged_file_is_not_re_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "keys.json"
     write_keys(path, key_record("sk-1", "one"))
-    clock = FakeClock()
+    clock = ManualClock()
     table = KeyTable(path=path, clock=clock)
     reads: list[Path] = []
     monkeypatch.setattr("gateway.access.keytable.read_key_file", reads.append)
@@ -136,7 +127,7 @@ def test_broken_edit_keeps_the_previous_keys_and_is_logged(
 ) -> None:
     path = tmp_path / "keys.json"
     write_keys(path, key_record("sk-1", "one"))
-    clock = FakeClock()
+    clock = ManualClock()
     table = KeyTable(path=path, clock=clock)
     path.write_text('{"keys": [{"broken": true}]}')
     clock.now += 2
@@ -152,7 +143,7 @@ def test_broken_edit_keeps_the_previous_keys_and_is_logged(
 def test_deleted_file_means_no_file_keys(tmp_path: Path) -> None:
     path = tmp_path / "keys.json"
     write_keys(path, key_record("sk-1", "one"))
-    clock = FakeClock()
+    clock = ManualClock()
     table = KeyTable(plain_keys=["sk-env"], path=path, clock=clock)
     path.unlink()
     clock.now += 2

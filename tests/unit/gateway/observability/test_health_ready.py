@@ -15,6 +15,7 @@ import redis
 
 from fake_ollama.testing import FakeOllamaProcess
 from gateway.observability.health import ReadinessChecker
+from tests.support.clock import ManualClock
 from tests.support.servers import free_port, running_gateway
 from tests.support.waiting import PATIENCE
 
@@ -101,19 +102,6 @@ def test_unreachable_ollama_is_not_ready_and_says_so() -> None:
     assert ollama["status"] == "down"
     assert "docker compose logs ollama" in ollama["detail"]
     assert dead not in response.text
-
-
-class ManualClock:
-    """A monotonic clock that only the test moves (the readiness cache's age)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def test_results_are_cached_so_probes_cannot_load_ollama(

@@ -19,6 +19,7 @@ from gateway.settings import Settings
 from gateway.upstream.backends import FAILURES_TO_EJECT, Backend, backend_label
 from gateway.upstream.client import OllamaClient
 from gateway.upstream.router import Router
+from tests.support.clock import ManualClock
 
 MODEL = "gpt-oss:20b"
 URLS = ["http://gpu0:11434", "http://gpu1:11434", "http://gpu2:11434", "http://gpu3:11434"]
@@ -31,20 +32,6 @@ ANSWER = b"".join(
     )
 )
 Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class Clock:
-    """A monotonic clock that moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move time on."""
-        self.now += seconds
 
 
 def ps_answer(*models: str) -> httpx.Response:
@@ -92,7 +79,7 @@ class Fleet:
     """Backends at :data:`URLS` whose behaviour the test swaps, on one controllable clock."""
 
     def __init__(self, count: int, **settings: object) -> None:
-        self.clock = Clock()
+        self.clock = ManualClock()
         self.handlers: dict[str, Handler] = {backend_label(u): ollama() for u in URLS[:count]}
         self.hits: Counter[str] = Counter()
         self.settings = Settings(ollama_urls=URLS[:count], **settings)
