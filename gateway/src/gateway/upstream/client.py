@@ -240,16 +240,8 @@ class OllamaClient:
         and frees the slot.
         """
         model = body.get("model")
-        self._log_prompt(path, body)
-        payload = encode({**self._capped(body), "stream": True})
-        opening = self.routed(
-            "POST",
-            path,
-            content=payload,
-            request_id=request_id,
-            model=model,
-            queue_key=queue_key,
-            admitted=admitted,
+        opening = self._generation(
+            path, body, stream=True, request_id=request_id, queue_key=queue_key, admitted=admitted
         )
         async with opening as answer:
             response = answer.response
@@ -282,14 +274,11 @@ class OllamaClient:
         generation upstream.
         """
         model = body.get("model")
-        self._log_prompt(path, body)
-        payload = encode({**self._capped(body), "stream": False})
-        opening = self.routed(
-            "POST",
+        opening = self._generation(
             path,
-            content=payload,
+            body,
+            stream=False,
             request_id=request_id,
-            model=model,
             queue_key=queue_key,
             admitted=admitted,
             headers_within=self._answer_deadline(),
@@ -304,6 +293,31 @@ class OllamaClient:
         if response.status_code >= 400:
             raise self.error_for(response.status_code, raw, model)
         return _decode_object(raw)
+
+    def _generation(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        stream: bool,
+        request_id: str | None,
+        queue_key: str | None,
+        admitted: Callable[[float | None], None] | None,
+        headers_within: tuple[float, GatewayError] | None = None,
+    ) -> AbstractAsyncContextManager[Routed]:
+        """A generation's request (output capped, ``stream`` as asked), routed and admitted."""
+        self._log_prompt(path, body)
+        payload = encode({**self._capped(body), "stream": stream})
+        return self.routed(
+            "POST",
+            path,
+            content=payload,
+            request_id=request_id,
+            model=body.get("model"),
+            queue_key=queue_key,
+            admitted=admitted,
+            headers_within=headers_within,
+        )
 
     def _answer_deadline(self) -> tuple[float, GatewayError]:
         """Seconds one whole answer may take, and the error once they are past."""
