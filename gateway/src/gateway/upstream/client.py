@@ -1,4 +1,4 @@
-"""The Ollama upstream client: one shared ``httpx.AsyncClient`` per worker, timeouts, error mapping.
+"""The Ollama upstream client: routing, admission, timeouts, streamed and whole answers.
 
 Two ways to run a generation:
 
@@ -27,32 +27,24 @@ from gateway.errors import (
     GatewayError,
     GenerationTimeCapped,
     InvalidRequest,
-    ModelOutputInvalid,
-    NotFound,
-    ServiceUnavailable,
     UpstreamError,
     UpstreamTimeout,
 )
 from gateway.settings import RATELIMIT_SCHEMES, Settings
 from gateway.upstream.admission import Admission
 from gateway.upstream.backends import Backend, upstream_timeout
-from gateway.upstream.capabilities import capability_error, missing_capability
 from gateway.upstream.deadline import ReadDeadline
 from gateway.upstream.failover import AnyBackendTransport, Routed, routed
 from gateway.upstream.inflight_redis import SharedInFlight
+from gateway.upstream.ollama_errors import OllamaErrors
 from gateway.upstream.router import Router
 from gateway.upstream.shared_model import SharedModel
-from gateway.upstream.structured_output import PassGap, late_schema_error
+from gateway.upstream.structured_output import PassGap
 
 log = logging.getLogger("gateway.upstream")
 
-BUSY_MARKER = "server busy"
-# Ollama's harmony parser (harmony/harmonyparser.go) when gpt-oss wrote a call it cannot parse.
-TOOL_PARSE_MARKER = "error parsing tool call"
 DRAIN_SECONDS = 1.0
 FIRST_BYTE_KNOB = "GATEWAY_FIRST_BYTE_TIMEOUT"
-# Characters of Ollama's message quoted in a model error (it holds the model's raw output).
-MAX_SHOWN_MODEL_ERROR = 300
 # Ollama's API has a few dozen paths; past this many (blob digests...) URLs are not kept.
 MAX_CACHED_URLS = 64
 # Base URL of the client that reaches any backend; the transport puts a backend's host in.
@@ -81,6 +73,7 @@ class OllamaClient:
         """A client over ``router``'s backends (by default: ``settings.backend_urls``, reached
         through ``transport`` when one is given)."""
         self.settings = settings
+        self.errors = OllamaErrors(settings)
         self.router = router or Router(
             settings,
             [Backend(url, settings, transport=transport) for url in settings.backend_urls],
@@ -178,11 +171,11 @@ class OllamaClient:
             async with asyncio.timeout(seconds):
                 response = await http.send(request, stream=True)
         except TimeoutError as exc:
-            raise (too_late or self.first_byte_timeout()) from exc
+            raise (too_late or self.errors.first_byte_timeout()) from exc
         except httpx.PoolTimeout as exc:  # Ollama is reachable: this worker's pool is full
-            raise self.saturated() from exc
+            raise self.errors.saturated() from exc
         except httpx.TransportError as exc:
-            raise self.unreachable(exc) from exc
+            raise self.errors.unreachable(exc) from exc
         try:
             yield response
         finally:
@@ -217,7 +210,7 @@ class OllamaClient:
         ) as response:
             raw = await self._read_all(response)
             if response.status_code >= 400:
-                raise self.error_for(response.status_code, raw, model)
+                raise self.errors.error_for(response.status_code, raw, model)
         return _decode_object(raw)
 
     async def generate(
@@ -246,7 +239,9 @@ class OllamaClient:
         async with opening as answer:
             response = answer.response
             if response.status_code >= 400:
-                raise self.error_for(response.status_code, await self._read_all(response), model)
+                raise self.errors.error_for(
+                    response.status_code, await self._read_all(response), model
+                )
             chunks = self._objects(response, body)
             try:
                 async with contextlib.aclosing(chunks):
@@ -291,7 +286,7 @@ class OllamaClient:
                 self.router.server_error(answer.backend, "broken_stream")
                 raise BrokenStream(error.message) from error
         if response.status_code >= 400:
-            raise self.error_for(response.status_code, raw, model)
+            raise self.errors.error_for(response.status_code, raw, model)
         return _decode_object(raw)
 
     def _generation(
@@ -381,7 +376,7 @@ class OllamaClient:
                         continue
                     chunk = _decode_object(line)
                     if "error" in chunk:
-                        raise self.error_for(500, line, model)
+                        raise self.errors.error_for(500, line, model)
                     gap.see(chunk)
                     yield chunk
                     if chunk.get("done"):
@@ -460,90 +455,6 @@ class OllamaClient:
                 " Retry the request."
             ) from exc
 
-    def first_byte_timeout(self) -> UpstreamTimeout:
-        """The 504 for an Ollama that accepted the request but never started answering."""
-        return UpstreamTimeout(
-            f"Ollama did not start answering within {self.settings.first_byte_timeout:g} s "
-            "(the model may be loading or the GPU saturated). Retry later, or raise "
-            "GATEWAY_FIRST_BYTE_TIMEOUT."
-        )
-
-    def unreachable(self, exc: Exception) -> ServiceUnavailable:
-        """The 503 for an Ollama that cannot be reached at all."""
-        return ServiceUnavailable(
-            f"Ollama is not reachable ({type(exc).__name__}); it may be starting or down. "
-            f"Retry in {self.settings.retry_after_seconds} s; operators: check "
-            "`docker compose logs ollama`.",
-            retry_after=self.settings.retry_after_seconds,
-            code="ollama_unavailable",
-        )
-
-    def saturated(self) -> ServiceUnavailable:
-        """The 503 when every connection of this worker to Ollama stays busy (a full pool)."""
-        retry = self.settings.retry_after_seconds
-        return ServiceUnavailable(
-            f"The gateway has {self.settings.upstream_max_connections} requests in progress "
-            "with Ollama on this worker and none finished in time (Ollama answers, but slowly). "
-            f"Retry in {retry} s; operators: GATEWAY_UPSTREAM_MAX_CONNECTIONS sets the limit.",
-            retry_after=retry,
-            code="server_busy",
-        )
-
-    def error_for(self, status: int, raw: bytes, model: str | None) -> GatewayError:
-        """Map an Ollama error status and body to the gateway's error."""
-        message = _error_message(raw)
-        retry = self.settings.retry_after_seconds
-        if status == 404 and model and "not found" in message:
-            if self.settings.is_expected(model):
-                return ServiceUnavailable(
-                    f"{model} is still downloading — see `docker compose logs -f ollama`. "
-                    f"Retry in a minute.",
-                    retry_after=max(retry, 30),
-                    code="model_not_ready",
-                )
-            return NotFound(
-                f"The model '{model}' does not exist on this server. "
-                "GET /v1/models lists the models you can use.",
-                code="model_not_found",
-                param="model",
-            )
-        if status == 503 or BUSY_MARKER in message:
-            return ServiceUnavailable(
-                f"Ollama is busy (its queue is full). Retry in {retry} s.",
-                retry_after=retry,
-                code="server_busy",
-            )
-        if (400 <= status < 500 or status in (500, 501)) and (
-            capability := missing_capability(message)
-        ):
-            return capability_error(
-                capability, model, embeddings_model=self.settings.embeddings_model
-            )
-        if (schema_error := late_schema_error(message)) is not None:
-            return schema_error
-        if 400 <= status < 500:
-            return InvalidRequest(f"Ollama rejected the request: {message}")
-        if message.startswith(TOOL_PARSE_MARKER):
-            return invalid_tool_call(message)
-        return UpstreamError(
-            f"Ollama failed to answer: {message}. Retry the request; if it keeps failing, "
-            "operators should check `docker compose logs ollama`."
-        )
-
-
-def invalid_tool_call(message: str) -> ModelOutputInvalid:
-    """The 502 for a tool call the model wrote and Ollama could not parse (``message``).
-
-    Ollama sends it in place of its final chunk when the arguments are not valid JSON: the model
-    wrote them wrong, or the token limit cut them. Nothing is wrong with Ollama or the gateway.
-    """
-    shown = message[:MAX_SHOWN_MODEL_ERROR] + ("…" if len(message) > MAX_SHOWN_MODEL_ERROR else "")
-    return ModelOutputInvalid(
-        "The model produced an invalid tool call (its arguments are not valid JSON; Ollama: "
-        f"{shown}). Retrying the request may produce a valid one. If the call was cut short, "
-        "raise max_tokens; a lower temperature makes malformed arguments less likely."
-    )
-
 
 async def _drain(raw: AsyncIterator[bytes]) -> None:
     """Read the end of the chunked body after Ollama's final object.
@@ -555,17 +466,6 @@ async def _drain(raw: AsyncIterator[bytes]) -> None:
         async with asyncio.timeout(DRAIN_SECONDS):
             async for _ in raw:
                 pass
-
-
-def _error_message(raw: bytes) -> str:
-    """The text of Ollama's ``{"error": "..."}`` body, or the raw text when it is not JSON."""
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return raw.decode(errors="replace").strip()[:500] or "no details"
-    if isinstance(data, dict) and isinstance(data.get("error"), str):
-        return str(data["error"])
-    return raw.decode(errors="replace").strip()[:500]
 
 
 def _decode_object(raw: bytes) -> dict[str, Any]:
