@@ -8,9 +8,10 @@ the bytes arrive, and hands httpx a streaming body. Everything above it stays ht
 client, its URL and header handling, content decoding, exceptions.
 
 It serves one request at a time (:class:`~gateway.upstream.pool.ConnectionStack` holds many) and
-says whether it can carry the next one: not after a ``Connection: close``, a body closed before
-its end, an error, or a close by Ollama while it was idle (which the protocol hears at once, so
-a request is never written on a connection known to be dead). Failures raise the exceptions
+says whether it can carry the next one: only once the whole answer is in and both sides keep the
+connection alive; never after an error, a body closed before its end, or a close by Ollama while
+it was idle (which the protocol hears at once, so a request is never written on a connection
+known to be dead). Failures raise the exceptions
 httpx's transport would: ``ConnectError``/``ConnectTimeout`` before anything was sent,
 ``ReadError``, ``RemoteProtocolError``, ``ReadTimeout``, ``WriteTimeout`` after.
 """
@@ -197,15 +198,14 @@ class _ResponseBody(httpx.AsyncByteStream):
             if protocol.buffered:
                 return protocol.take_body()
             if protocol.message_complete:
-                self._connection.answer_read()
                 raise StopAsyncIteration
             if protocol.error is not None:
                 raise protocol.error
             await protocol.wait(self._read_timeout)
 
     async def aclose(self) -> None:
-        """Done with the answer: a body not read to its end leaves the connection unusable."""
-        self._connection.answer_closed()
+        """Done with the answer: a connection that cannot carry the next request is closed."""
+        self._connection.release()
 
 
 class Http11Connection(httpx.AsyncBaseTransport):
@@ -214,14 +214,22 @@ class Http11Connection(httpx.AsyncBaseTransport):
     def __init__(self, ssl_context: ssl.SSLContext) -> None:
         self._ssl_context = ssl_context
         self.protocol: _ResponseProtocol | None = None
-        self._method = b""
-        self._reusable = True
 
     @property
     def reusable(self) -> bool:
-        """Whether the next request may be sent on this connection."""
+        """Whether the next request may be sent on this connection: not opened yet, or at the
+        end of a whole answer that both sides keep alive, and still open."""
         protocol = self.protocol
-        return self._reusable and (protocol is None or not protocol.lost)
+        if protocol is None:
+            return True
+        transport = protocol.transport
+        return (
+            protocol.message_complete
+            and protocol.keep_alive  # False for HEAD and for a body that ended with the connection
+            and not protocol.lost
+            and transport is not None
+            and not transport.is_closing()
+        )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` and return its answer once the head arrived (the body streams)."""
@@ -232,9 +240,7 @@ class Http11Connection(httpx.AsyncBaseTransport):
         elif not self.reusable:
             raise httpx.ConnectError("this connection to Ollama cannot be reused", request=request)
         else:
-            protocol.expect_answer()
-        self._reusable = False  # until the answer was read to its end
-        self._method = request.method.encode()
+            protocol.expect_answer()  # not reusable again until this answer is whole
         try:
             await self._send(protocol, request, timeouts.get("write"))
             while not protocol.headers_complete:
@@ -245,7 +251,7 @@ class Http11Connection(httpx.AsyncBaseTransport):
             exc.request = request
             self.close()
             raise
-        if self._method == b"HEAD":  # its head announces a body that never comes
+        if request.method == "HEAD":  # its head announces a body that never comes
             protocol.message_complete = True
         return httpx.Response(
             status_code=protocol.status,
@@ -283,12 +289,12 @@ class Http11Connection(httpx.AsyncBaseTransport):
             body = b"".join([part async for part in stream])
         else:
             body = b"".join(stream)
-        chunked = CHUNKED in request.headers.get("transfer-encoding", "").lower().encode()
+        chunked = "chunked" in request.headers.get("transfer-encoding", "").lower()
         if chunked and body:
             body = b"%x\r\n%b\r\n0\r\n\r\n" % (len(body), body)
         elif chunked:
             body = b"0\r\n\r\n"
-        lines = [b"%b %b HTTP/1.1" % (self._method, request.url.raw_path)]
+        lines = [b"%b %b HTTP/1.1" % (request.method.encode(), request.url.raw_path)]
         lines.extend(b"%b: %b" % (name, value) for name, value in request.headers.raw)
         head = b"\r\n".join(lines) + b"\r\n\r\n"
         if protocol.lost or protocol.transport is None:
@@ -296,28 +302,13 @@ class Http11Connection(httpx.AsyncBaseTransport):
         protocol.transport.writelines((head, body))
         await protocol.drain(within)
 
-    def answer_read(self) -> None:
-        """The body was read to its end: the connection can carry the next request if both
-        sides keep it alive."""
-        protocol = self.protocol
-        self._reusable = (
-            protocol is not None
-            and self._method != b"HEAD"
-            and not protocol.delimited_by_close
-            and protocol.keep_alive
-        )
-
-    def answer_closed(self) -> None:
-        """The answer was closed: unless it was read to its end, the connection is dropped."""
-        protocol = self.protocol
-        if protocol is not None and protocol.message_complete and not protocol.buffered:
-            self.answer_read()  # its last piece was read, its end not yet asked for
-        if not self._reusable:
+    def release(self) -> None:
+        """The answer was closed: a connection that cannot carry the next request is closed."""
+        if not self.reusable:
             self.close()
 
     def close(self) -> None:
         """Close the socket (at once; nothing is owed to Ollama)."""
-        self._reusable = False
         if self.protocol is not None and self.protocol.transport is not None:
             self.protocol.transport.close()
 

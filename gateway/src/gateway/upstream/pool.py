@@ -30,28 +30,26 @@ import httpx
 from gateway.upstream.connection import Http11Connection
 
 
-class _ReportingBody(httpx.AsyncByteStream):
-    """A response body that reports, once, whether it was closed to the end."""
+class _ReleasingBody(httpx.AsyncByteStream):
+    """A response body that gives its connection back to the stack, once, when it is closed."""
 
-    def __init__(self, stream: httpx.AsyncByteStream, closed: Callable[[bool], None]) -> None:
+    def __init__(self, stream: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
         self._stream = stream
-        self._closed: Callable[[bool], None] | None = closed
+        self._release: Callable[[], None] | None = release
 
     def __aiter__(self) -> AsyncIterator[bytes]:
-        """The body as the transport streams it (no extra layer per chunk)."""
+        """The body as the connection streams it (no extra layer per chunk)."""
         return self._stream.__aiter__()
 
     async def aclose(self) -> None:
-        """Close the body, then report whether that ran to its end."""
-        closed, self._closed = self._closed, None
-        if closed is None:
+        """Close the body, then give the connection back."""
+        release, self._release = self._release, None
+        if release is None:
             return
         try:
             await self._stream.aclose()
-        except BaseException:
-            closed(False)
-            raise
-        closed(True)
+        finally:
+            release()
 
 
 class ConnectionStack(httpx.AsyncBaseTransport):
@@ -76,13 +74,13 @@ class ConnectionStack(httpx.AsyncBaseTransport):
         try:
             response = await transport.handle_async_request(request)
         except BaseException:
-            self._done_with(transport, reusable=False)
+            self._done_with(transport)
             raise
         body = cast(httpx.AsyncByteStream, response.stream)  # an async transport's always is
         return httpx.Response(
             status_code=response.status_code,
             headers=response.headers,
-            stream=_ReportingBody(body, partial(self._body_closed, transport)),
+            stream=_ReleasingBody(body, partial(self._done_with, transport)),
             extensions=response.extensions,
         )
 
@@ -115,13 +113,10 @@ class ConnectionStack(httpx.AsyncBaseTransport):
         self._open.add(transport)
         return transport
 
-    def _body_closed(self, transport: Http11Connection, to_the_end: bool) -> None:
-        self._done_with(transport, reusable=to_the_end)
-
-    def _done_with(self, transport: Http11Connection, *, reusable: bool) -> None:
+    def _done_with(self, transport: Http11Connection) -> None:
         """Free the request's slot; keep its connection for the next one, or retire it."""
         if transport in self._open:  # not closed by aclose() in the meantime
-            if reusable and transport.reusable:
+            if transport.reusable:
                 self._idle.append((time.monotonic(), transport))
             else:
                 self._retire(transport)
